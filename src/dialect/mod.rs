@@ -1,0 +1,2 @@
+//! Pipeline dialects: detect the format of a file and parse it into the
+//! [`model`](crate::model).

@@ -1,0 +1,205 @@
+//! The one internal pipeline model.
+//!
+//! Every dialect parser (native, GitLab, GitHub) produces a [`Pipeline`];
+//! the planner, the scheduler, the policy engine and the backends read only
+//! this. Every node that came from a file keeps its [`Loc`] so errors and
+//! policy findings can point at the exact key a user wrote.
+//!
+//! A pipeline here is already concrete: matrices are expanded into jobs,
+//! `needs` name concrete jobs, environment from the pipeline level is merged
+//! into each job, and durations and sizes are parsed.
+
+mod env;
+mod location;
+mod matrix;
+mod security;
+
+pub use env::{Env, EnvVar};
+pub use location::{Loc, Located};
+pub use matrix::{expand_name, MatrixCombo};
+pub use security::{
+    AppArmorMode, NamespaceMode, NetworkMode, Propagation, SeccompMode, Security, Volume,
+};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which file format a pipeline was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Native,
+    GitLab,
+    GitHub,
+}
+
+impl Dialect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Native => "native",
+            Dialect::GitLab => "gitlab",
+            Dialect::GitHub => "github",
+        }
+    }
+}
+
+/// A whole pipeline: jobs in the order they were written.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub dialect: Dialect,
+    /// The file the pipeline was read from.
+    pub file: Arc<PathBuf>,
+    /// Declared stage order. Jobs whose `stage` is set run after every job
+    /// of an earlier stage unless they declare `needs` (GitLab semantics).
+    pub stages: Vec<String>,
+    pub jobs: Vec<Job>,
+}
+
+impl Pipeline {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// One job: a container (its image) in which steps run one after another.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Unique name; matrix jobs are named `test [RUST=1.80]`.
+    pub name: String,
+    /// The name as written, before matrix expansion (`test`).
+    pub template: String,
+    /// Where the job's key was written.
+    pub loc: Loc,
+    pub stage: Option<String>,
+    /// `None`: the job depends on earlier stages. `Some(list)`: exactly these
+    /// jobs (an empty list runs at once), GitLab's and GitHub's `needs`.
+    pub needs: Option<Vec<Need>>,
+    /// Image reference; `None` means the pipeline default applies and there
+    /// was none either, which backends treat as `host`.
+    pub image: Option<Located<String>>,
+    /// Pipeline-level env merged with the job's own (job wins).
+    pub env: Env,
+    /// Values of this job's matrix combination, also present in `env`.
+    pub matrix: MatrixCombo,
+    pub steps: Vec<Step>,
+    pub services: Vec<Service>,
+    pub artifacts: Vec<Located<String>>,
+    pub cache: Option<Cache>,
+    pub timeout: Option<Located<Duration>>,
+    /// How many times a failed job is run again (0: never).
+    pub retry: u32,
+    /// A failure of this job does not fail the run.
+    pub allow_failure: bool,
+    pub when: When,
+    /// The `if:` condition as written; the planner evaluates it.
+    pub condition: Option<Located<String>>,
+    pub resources: Resources,
+    pub security: Security,
+}
+
+/// A dependency on another job.
+#[derive(Debug, Clone)]
+pub struct Need {
+    pub job: String,
+    /// GitLab's `optional: true`: no error when the job is not in the run.
+    pub optional: bool,
+    pub loc: Loc,
+}
+
+/// One command run inside the job (or in its own container, with `image`).
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Display name: the `name:` key, else the first line of `run`.
+    pub name: String,
+    /// The script, run by the shell.
+    pub run: String,
+    /// The shell and arguments that run the script; the script is appended
+    /// as the last argument. Default: `sh -e -c`.
+    pub shell: Vec<String>,
+    /// A step with its own image runs in a container of its own that
+    /// shares the job's workspace.
+    pub image: Option<Located<String>>,
+    /// The step's own env (the job's env is below it).
+    pub env: Env,
+    pub workdir: Option<Located<String>>,
+    pub timeout: Option<Located<Duration>>,
+    /// A failure of this step does not fail the job.
+    pub continue_on_error: bool,
+    /// When the step runs, given how the steps before it went.
+    pub when: StepWhen,
+    pub loc: Loc,
+}
+
+/// When a step runs relative to the earlier steps' results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepWhen {
+    /// Only while every earlier step passed (the default).
+    #[default]
+    OnSuccess,
+    /// Only after an earlier step failed.
+    OnFailure,
+    /// Whatever happened before (GitLab's `after_script`).
+    Always,
+}
+
+/// A helper container started before the first step and reachable by alias.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub image: Located<String>,
+    pub alias: String,
+    pub env: Env,
+    /// Overrides the image's command when set.
+    pub command: Option<Vec<String>>,
+    pub loc: Loc,
+}
+
+/// A keyed cache of paths kept between runs.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub key: String,
+    pub paths: Vec<Located<String>>,
+    pub loc: Loc,
+}
+
+/// When a job runs relative to the jobs before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum When {
+    /// When everything it depends on passed (the default).
+    #[default]
+    OnSuccess,
+    /// Only when something it depends on failed.
+    OnFailure,
+    /// Whatever happened before.
+    Always,
+    /// Only when selected explicitly with `--job`.
+    Manual,
+    /// Never.
+    Never,
+}
+
+impl When {
+    pub const NAMES: &'static [&'static str] =
+        &["on_success", "on_failure", "always", "manual", "never"];
+
+    pub fn parse(s: &str) -> Option<When> {
+        Some(match s {
+            "on_success" => When::OnSuccess,
+            "on_failure" => When::OnFailure,
+            "always" => When::Always,
+            "manual" => When::Manual,
+            "never" => When::Never,
+            _ => return None,
+        })
+    }
+}
+
+/// Limits for the job's containers. `None`: not limited.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    /// Bytes.
+    pub memory: Option<Located<u64>>,
+    pub pids: Option<Located<u64>>,
+    /// CPUs, fractional (`0.5`).
+    pub cpus: Option<Located<f64>>,
+}

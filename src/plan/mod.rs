@@ -1,0 +1,1 @@
+//! Planning: the DAG of jobs to run.
