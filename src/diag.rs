@@ -7,6 +7,7 @@
 use std::fmt;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use anstyle::{AnsiColor, Style};
 
 use crate::model::Loc;
 
@@ -58,6 +59,18 @@ impl Diagnostic {
         self
     }
 
+    /// Set the label in place (for diagnostics already pushed to a list).
+    pub fn set_label(&mut self, label: impl Into<String>) -> &mut Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Set the help in place (for diagnostics already pushed to a list).
+    pub fn set_help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -65,6 +78,15 @@ impl Diagnostic {
     /// Render with a snippet of `source` (the text of `loc`'s file) when
     /// given, else as one `file:line:col: error: message` line plus help.
     pub fn render(&self, source: Option<&str>, color: bool) -> String {
+        let snippet = match (&self.loc, source) {
+            (Some(loc), Some(text)) if loc.line() > 0 => {
+                snippet_range(text, loc.line(), loc.col()).map(|s| (loc, s))
+            }
+            _ => None,
+        };
+        let Some((loc, (line_start, byte_range, line_text))) = snippet else {
+            return self.render_plain(color);
+        };
         let level = match self.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
@@ -74,38 +96,56 @@ impl Diagnostic {
         } else {
             Renderer::plain()
         };
-        let path = self.loc.as_ref().map(|l| l.path().display().to_string());
-        let title = level.primary_title(&self.message);
-        let group: Group<'_> = match (&self.loc, source) {
-            (Some(loc), Some(text)) if loc.line() > 0 => {
-                match snippet_range(text, loc.line(), loc.col()) {
-                    Some((line_start, byte_range, line_text)) => {
-                        let mut ann = AnnotationKind::Primary.span(byte_range);
-                        if let Some(label) = &self.label {
-                            ann = ann.label(label);
-                        }
-                        title.element(
-                            Snippet::source(line_text)
-                                .line_start(line_start)
-                                .path(path.as_deref().unwrap_or("<input>"))
-                                .annotation(ann),
-                        )
-                    }
-                    None => Group::with_title(title),
-                }
-            }
-            _ => Group::with_title(title),
-        };
-        let mut report = vec![group];
+        let path = loc.path().display().to_string();
+        let mut ann = AnnotationKind::Primary.span(byte_range);
+        if let Some(label) = &self.label {
+            ann = ann.label(label);
+        }
+        let mut report = vec![
+            level.primary_title(&self.message).element(
+                Snippet::source(line_text)
+                    .line_start(line_start)
+                    .path(&path)
+                    .annotation(ann),
+            ),
+        ];
         if let Some(help) = &self.help {
             report.push(Group::with_title(Level::HELP.secondary_title(help)));
         }
-        let rendered = renderer.render(&report);
-        // Without a snippet the header carries no location: prefix it.
-        match (&self.loc, rendered.contains(" --> ") || rendered.contains("╭▸")) {
-            (Some(loc), false) => format!("{loc}: {rendered}"),
-            _ => rendered,
+        renderer.render(&report)
+    }
+
+    /// `file:line:col: error: message` and an indented help line, for
+    /// problems without a snippet to show.
+    fn render_plain(&self, color: bool) -> String {
+        let (word, style) = match self.severity {
+            Severity::Error => ("error", AnsiColor::BrightRed),
+            Severity::Warning => ("warning", AnsiColor::BrightYellow),
+        };
+        let paint = |text: &str, style: Style| {
+            if color {
+                format!("{style}{text}{style:#}")
+            } else {
+                text.to_string()
+            }
+        };
+        let bold = Style::new().bold();
+        let mut out = String::new();
+        if let Some(loc) = &self.loc {
+            out.push_str(&format!("{loc}: "));
         }
+        out.push_str(&paint(
+            word,
+            Style::new().fg_color(Some(style.into())).bold(),
+        ));
+        out.push_str(&paint(&format!(": {}", self.message), bold));
+        if let Some(help) = &self.help {
+            let cyan = Style::new()
+                .fg_color(Some(AnsiColor::BrightCyan.into()))
+                .bold();
+            out.push_str(&format!("\n  {} {help}", paint("help:", cyan)));
+        }
+        out
     }
 }
 
@@ -130,7 +170,9 @@ impl fmt::Display for Diagnostic {
 /// of the token that starts there relative to that line, and the line's
 /// number, for a one-line snippet.
 fn snippet_range(text: &str, line: u32, col: u32) -> Option<(usize, std::ops::Range<usize>, &str)> {
-    let line_text = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let line_text = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let col = usize::try_from(col).ok()?.max(1) - 1;
     let start = line_text
         .char_indices()

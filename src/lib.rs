@@ -7,6 +7,7 @@
 //! source location, which [`diag`] renders for humans.
 
 pub mod backend;
+pub mod cli;
 pub mod diag;
 pub mod dialect;
 pub mod model;

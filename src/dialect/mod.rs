@@ -1,2 +1,132 @@
-//! Pipeline dialects: detect the format of a file and parse it into the
-//! [`model`](crate::model).
+//! Pipeline dialects: find the pipeline file, tell its format, and parse it
+//! into the [`model`](crate::model).
+//!
+//! Each dialect lives in its own module and produces a [`Pipeline`]; nothing
+//! after this layer knows which format a pipeline was written in.
+
+mod detect;
+pub mod native;
+pub mod reader;
+
+pub use detect::{DiscoverError, detect, discover};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diag::Diagnostic;
+use crate::model::{Dialect, Loc, Pipeline};
+
+/// A pipeline read from a file, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub pipeline: Pipeline,
+    pub warnings: Vec<Diagnostic>,
+    /// The file's text, for rendering diagnostics with snippets.
+    pub text: Arc<str>,
+}
+
+/// A pipeline that could not be read: every error found, plus warnings.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} in {}", count(.diagnostics), .file.display())]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's text when it could be read.
+    pub text: Option<Arc<str>>,
+}
+
+fn count(diagnostics: &[Diagnostic]) -> String {
+    let n = diagnostics.iter().filter(|d| d.is_error()).count();
+    if n == 1 {
+        "1 error".into()
+    } else {
+        format!("{n} errors")
+    }
+}
+
+/// Read and parse the pipeline file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(path, &text),
+        Err(e) => Err(LoadError {
+            file: path.to_path_buf(),
+            diagnostics: vec![Diagnostic::error(
+                format!("cannot read {}: {e}", path.display()),
+                None,
+            )
+            .with_help("check the path; without one nestci looks for .gitlab-ci.yml, .github/workflows/ and pipelines/")],
+            text: None,
+        }),
+    }
+}
+
+/// Parse pipeline text as if it were read from `path`.
+pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
+    let file = Arc::new(path.to_path_buf());
+    let source: Arc<str> = Arc::from(text);
+    let fail = |diagnostics: Vec<Diagnostic>| LoadError {
+        file: path.to_path_buf(),
+        diagnostics,
+        text: Some(Arc::clone(&source)),
+    };
+
+    let doc = match crate::yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let loc = e.span.map(|s| Loc::new(&file, s));
+            let mut d = Diagnostic::error(format!("invalid YAML: {}", e.message), loc);
+            d.help = e.help;
+            return Err(fail(vec![d]));
+        }
+    };
+
+    let mut reader = reader::Reader::new(Arc::clone(&file));
+    for w in &doc.warnings {
+        let mut d = Diagnostic::warning(w.message.clone(), Some(reader.loc(w.span)));
+        d.help = w.help.clone();
+        reader.diagnostics.push(d);
+    }
+
+    let pipeline = match detect(path, &doc.root) {
+        Dialect::Native => native::parse(&doc.root, &mut reader),
+        other => {
+            reader.diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "{} pipelines are recognised but not supported yet",
+                        match other {
+                            Dialect::GitLab => "GitLab CI",
+                            _ => "GitHub Actions",
+                        }
+                    ),
+                    Some(reader.loc(doc.root.span)),
+                )
+                .with_help("the native format (pipelines/*.yml) is supported today; see README.md"),
+            );
+            None
+        }
+    };
+
+    let (mut errors, mut warnings): (Vec<_>, Vec<_>) = reader
+        .diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_error);
+    // Report in file order; a warning at the very place of an error (a
+    // repeated job name is both) says nothing the error does not.
+    let at = |d: &Diagnostic| d.loc.as_ref().map(|l| l.span);
+    errors.sort_by_key(at);
+    warnings.sort_by_key(at);
+    warnings.retain(|w| !errors.iter().any(|e| e.loc.is_some() && e.loc == w.loc));
+    match pipeline {
+        Some(pipeline) if errors.is_empty() => Ok(Loaded {
+            pipeline,
+            warnings,
+            text: source,
+        }),
+        _ => {
+            let mut all = errors;
+            all.extend(warnings);
+            Err(fail(all))
+        }
+    }
+}

@@ -47,7 +47,13 @@ impl fmt::Display for Loc {
         if self.span.line == 0 {
             write!(f, "{}", self.file.display())
         } else {
-            write!(f, "{}:{}:{}", self.file.display(), self.span.line, self.span.col)
+            write!(
+                f,
+                "{}:{}:{}",
+                self.file.display(),
+                self.span.line,
+                self.span.col
+            )
         }
     }
 }

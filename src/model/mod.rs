@@ -16,7 +16,7 @@ mod security;
 
 pub use env::{Env, EnvVar};
 pub use location::{Loc, Located};
-pub use matrix::{expand_name, MatrixCombo};
+pub use matrix::{MatrixCombo, expand_name};
 pub use security::{
     AppArmorMode, NamespaceMode, NetworkMode, Propagation, SeccompMode, Security, Volume,
 };

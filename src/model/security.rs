@@ -128,8 +128,9 @@ pub enum Propagation {
 }
 
 impl Propagation {
-    pub const NAMES: &'static [&'static str] =
-        &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+    pub const NAMES: &'static [&'static str] = &[
+        "private", "rprivate", "shared", "rshared", "slave", "rslave",
+    ];
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "private" => Propagation::Private,

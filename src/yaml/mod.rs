@@ -90,8 +90,7 @@ fn convert_error(err: serde_saphyr::Error) -> YamlError {
         message.truncate(i);
     }
     let lower = message.to_ascii_lowercase();
-    let help = if lower.contains("alias") && (lower.contains("limit") || lower.contains("budget"))
-    {
+    let help = if lower.contains("alias") && (lower.contains("limit") || lower.contains("budget")) {
         Some(format!(
             "this file expands aliases into more than {MAX_REPLAYED_EVENTS} nodes; \
              nestci refuses such \"alias bombs\" to keep memory bounded"

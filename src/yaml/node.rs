@@ -21,7 +21,10 @@ impl Span {
     pub(crate) fn from_location(loc: &serde_saphyr::Location) -> Option<Span> {
         let line = u32::try_from(loc.line()).ok()?;
         let col = u32::try_from(loc.column()).ok()?;
-        (line > 0).then_some(Span { line, col: col.max(1) })
+        (line > 0).then_some(Span {
+            line,
+            col: col.max(1),
+        })
     }
 }
 

@@ -78,11 +78,15 @@ fn alias_bomb_is_refused() {
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        let items = vec![prev.as_str(); 10].join(", ");
+        let items = [prev.as_str(); 10].join(", ");
         text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
     }
     let err = parse(&text).unwrap_err();
-    assert!(err.help.unwrap_or_default().contains("alias"), "{}", err.message);
+    assert!(
+        err.help.unwrap_or_default().contains("alias"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

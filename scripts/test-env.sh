@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Prepare what nestci's test suite needs on a fresh Debian 12 host (root,
+# no container registry reachable, a Docker Engine with no images):
+#
+#   1. Debian packages: busybox-static (and curl when it is missing).
+#   2. A busybox rootfs tarball at target/fixtures/busybox-rootfs.tar, built
+#      from /bin/busybox and the recipe in docker/busybox/.
+#   3. That rootfs imported into the Docker daemon as nestci-test/busybox:latest
+#      (ENV PATH=/bin, CMD ["sh"]), through the Engine API, no docker CLI.
+#
+# Idempotent and quiet: it prints one line per thing it actually does and
+# nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
+# A missing Docker daemon is an error, never a skip.
+#
+# Environment:
+#   DOCKER_HOST          unix:///path/to.sock (default unix:///var/run/docker.sock)
+#                        or tcp://host:port
+#   DOCKER_API_VERSION   Engine API version to speak (default 1.41)
+#   TEST_ENV_VERBOSE=1   also report what was already up to date
+#
+# To extend (a local registry, podman, ...): add an ensure_* function below and
+# call it from main.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FIXTURES_DIR="$REPO_ROOT/target/fixtures"
+RECIPE_DIR="$REPO_ROOT/docker/busybox"
+
+BUSYBOX_BIN=/bin/busybox
+BUSYBOX_TAR="$FIXTURES_DIR/busybox-rootfs.tar"
+BUSYBOX_STAMP="$FIXTURES_DIR/busybox-rootfs.stamp"
+# Bump when the rootfs layout built below changes, to force a rebuild.
+BUSYBOX_RECIPE_VERSION=1
+
+BUSYBOX_IMAGE_REPO=nestci-test/busybox
+BUSYBOX_IMAGE_TAG=latest
+BUSYBOX_IMAGE="$BUSYBOX_IMAGE_REPO:$BUSYBOX_IMAGE_TAG"
+# The image carries the sha256 of the tarball it was imported from.
+ROOTFS_LABEL=org.nestci.fixture.rootfs-sha256
+
+DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}"
+DOCKER_API_VERSION="v${DOCKER_API_VERSION#v}"
+
+VERBOSE="${TEST_ENV_VERBOSE:-0}"
+APT_UPDATED=0
+SUDO=()
+WORK_DIR=""
+
+# --- output ------------------------------------------------------------------
+
+log() { printf 'test-env: %s\n' "$*"; }
+debug() { if [[ $VERBOSE == 1 ]]; then log "$*"; fi; }
+die() {
+    printf 'test-env: error: %s\n' "$*" >&2
+    exit 1
+}
+
+cleanup() {
+    if [[ -n $WORK_DIR && -d $WORK_DIR ]]; then rm -rf -- "$WORK_DIR"; fi
+}
+
+# A scratch directory inside target/fixtures (same filesystem, so finished
+# files can be moved into place atomically), removed on exit.
+make_work_dir() {
+    WORK_DIR="$(mktemp -d "$FIXTURES_DIR/.work.XXXXXX")"
+}
+
+# Serialise concurrent runs (parallel CI jobs, a test calling the script).
+take_lock() {
+    mkdir -p "$FIXTURES_DIR"
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$FIXTURES_DIR/.test-env.lock"
+        flock 9
+    fi
+}
+
+# --- Debian packages -----------------------------------------------------------
+
+package_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+# Run an apt-get command, quiet unless it fails.
+apt_run() {
+    local log_file
+    log_file="$WORK_DIR/apt.log"
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" >"$log_file" 2>&1 </dev/null; then
+        cat "$log_file" >&2
+        die "apt-get $* failed"
+    fi
+}
+
+# apt_install PKG...: install the packages that are missing; `apt-get update`
+# only when something has to be installed.
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        debug "packages present: $*"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing packages (${missing[*]}) and no apt-get to install them; this script expects Debian 12"
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "missing packages (${missing[*]}); run as root to install them"
+        SUDO=(sudo -n)
+    fi
+    if ((APT_UPDATED == 0)); then
+        log "apt-get update"
+        apt_run update
+        APT_UPDATED=1
+    fi
+    log "apt-get install ${missing[*]}"
+    apt_run install -y --no-install-recommends "${missing[@]}"
+}
+
+ensure_host_packages() {
+    local pkgs=(busybox-static)
+    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+    apt_install "${pkgs[@]}"
+    [[ -x $BUSYBOX_BIN ]] || die "$BUSYBOX_BIN missing although busybox-static is installed"
+    command -v curl >/dev/null 2>&1 || die "curl missing although it was installed"
+}
+
+# --- Docker Engine API (curl, no docker CLI) -------------------------------------
+
+DOCKER_CURL=()
+DOCKER_URL=""
+DOCKER_DESC=""
+API_STATUS=""
+API_BODY=""
+
+docker_endpoint() {
+    local host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+    case "$host" in
+        unix://*)
+            local sock="${host#unix://}"
+            DOCKER_CURL=(--unix-socket "$sock")
+            DOCKER_URL="http://localhost"
+            DOCKER_DESC="$sock"
+            [[ -S $sock ]] || die "no Docker daemon: socket $sock does not exist. Start the daemon (e.g. 'systemctl start docker' or 'dockerd &') or point DOCKER_HOST at one; the tests need it."
+            ;;
+        tcp://*)
+            DOCKER_CURL=()
+            DOCKER_URL="http://${host#tcp://}"
+            DOCKER_DESC="$host"
+            ;;
+        *) die "unsupported DOCKER_HOST '$host' (expected unix://PATH or tcp://HOST:PORT)" ;;
+    esac
+    API_BODY="$WORK_DIR/api-body"
+}
+
+# docker_api METHOD PATH [CURL_ARGS...]: one Engine API request. Sets
+# API_STATUS (000 when the daemon could not be reached); the body is in $API_BODY.
+docker_api() {
+    local method="$1" path="$2"
+    shift 2
+    API_STATUS="$(curl --silent --show-error "${DOCKER_CURL[@]}" -X "$method" \
+        -o "$API_BODY" -w '%{http_code}' "$@" \
+        "$DOCKER_URL/$DOCKER_API_VERSION$path" 2>"$API_BODY.err")" || API_STATUS=000
+}
+
+api_error() {
+    local detail
+    detail="$(cat "$API_BODY.err" "$API_BODY" 2>/dev/null | tr -s '\n' ' ' | cut -c1-400)"
+    printf 'HTTP %s: %s' "$API_STATUS" "$detail"
+}
+
+ensure_docker_daemon() {
+    docker_endpoint
+    docker_api GET /_ping
+    if [[ $API_STATUS != 200 ]]; then
+        die "no Docker daemon answering at $DOCKER_DESC ($(api_error)). Start it or fix DOCKER_HOST; the tests need it."
+    fi
+    debug "Docker daemon answers at $DOCKER_DESC"
+}
+
+# --- busybox rootfs tarball ----------------------------------------------------
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+busybox_rootfs_stamp() {
+    local recipe
+    recipe="$({
+        printf 'recipe-version %s\n' "$BUSYBOX_RECIPE_VERSION"
+        cat "$RECIPE_DIR/passwd" "$RECIPE_DIR/group"
+    } | sha256sum | cut -d' ' -f1)"
+    printf 'busybox-sha256 %s\nrecipe-sha256 %s\n' "$(sha256_of "$BUSYBOX_BIN")" "$recipe"
+}
+
+# Lay out the rootfs in DIR: bin/ (busybox plus one symlink per applet),
+# etc/passwd and etc/group from docker/busybox/, and the empty mount points.
+layout_busybox_rootfs() {
+    local root="$1" applet count=0
+    mkdir -p "$root"
+    chmod 0755 "$root"
+    (cd "$root" && mkdir -m 0755 bin etc workspace proc sys dev && mkdir -m 0700 root && mkdir -m 1777 tmp)
+    chmod 1777 "$root/tmp"
+    install -m 0755 "$BUSYBOX_BIN" "$root/bin/busybox"
+    # `busybox --list` names busybox itself: keep the binary, link the rest.
+    while IFS= read -r applet; do
+        [[ -z $applet || $applet == busybox || $applet == */* ]] && continue
+        ln -s busybox "$root/bin/$applet"
+        count=$((count + 1))
+    done < <("$root/bin/busybox" --list)
+    ((count > 0)) || die "$BUSYBOX_BIN --list named no applets"
+    install -m 0644 "$RECIPE_DIR/passwd" "$root/etc/passwd"
+    install -m 0644 "$RECIPE_DIR/group" "$root/etc/group"
+    printf '%s\n' "$count"
+}
+
+ensure_busybox_rootfs() {
+    local stamp
+    stamp="$(busybox_rootfs_stamp)"
+    if [[ -f $BUSYBOX_TAR && -f $BUSYBOX_STAMP && "$(cat "$BUSYBOX_STAMP")" == "$stamp" ]]; then
+        debug "rootfs up to date: $BUSYBOX_TAR"
+        return 0
+    fi
+    local work="$WORK_DIR" root="$WORK_DIR/rootfs" count
+    count="$(layout_busybox_rootfs "$root")"
+    # Reproducible: same busybox and recipe give the same bytes (and so the
+    # same image label), whoever built it and when.
+    tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 \
+        -C "$root" -cf "$work/rootfs.tar" .
+    mv -f "$work/rootfs.tar" "$BUSYBOX_TAR"
+    printf '%s\n' "$stamp" >"$work/stamp"
+    mv -f "$work/stamp" "$BUSYBOX_STAMP"
+    log "built ${BUSYBOX_TAR#"$REPO_ROOT"/} ($count applets, $(($(stat -c %s "$BUSYBOX_TAR") / 1024)) KiB)"
+}
+
+# --- busybox image in the Docker daemon ---------------------------------------------
+
+ensure_busybox_image() {
+    local tar_sha old_id=""
+    tar_sha="$(sha256_of "$BUSYBOX_TAR")"
+    docker_api GET "/images/$BUSYBOX_IMAGE/json"
+    case "$API_STATUS" in
+        200)
+            if grep -qF "\"$ROOTFS_LABEL\":\"$tar_sha\"" "$API_BODY"; then
+                debug "image up to date: $BUSYBOX_IMAGE"
+                return 0
+            fi
+            old_id="$(grep -o '"Id":"sha256:[0-9a-f]*"' "$API_BODY" | head -n1 | cut -d'"' -f4)"
+            ;;
+        404) ;;
+        *) die "cannot inspect $BUSYBOX_IMAGE: $(api_error)" ;;
+    esac
+
+    # POST /images/create?fromSrc=- is `docker import`; `changes` are
+    # Dockerfile instructions: ENV PATH=/bin, CMD ["sh"], LABEL <key>=<sha>.
+    local query="fromSrc=-&repo=$BUSYBOX_IMAGE_REPO&tag=$BUSYBOX_IMAGE_TAG"
+    query+="&changes=ENV%20PATH%3D%2Fbin"
+    query+="&changes=CMD%20%5B%22sh%22%5D"
+    query+="&changes=LABEL%20$ROOTFS_LABEL%3D$tar_sha"
+    docker_api POST "/images/create?$query" \
+        -H 'Content-Type: application/x-tar' --data-binary "@$BUSYBOX_TAR"
+    # Errors during an import arrive as {"error": ...} in a 200 stream.
+    if [[ $API_STATUS != 200 ]] || grep -q '"error"' "$API_BODY"; then
+        die "importing $BUSYBOX_IMAGE failed: $(api_error)"
+    fi
+
+    docker_api GET "/images/$BUSYBOX_IMAGE/json"
+    [[ $API_STATUS == 200 ]] || die "$BUSYBOX_IMAGE missing right after the import: $(api_error)"
+    grep -qF "\"$ROOTFS_LABEL\":\"$tar_sha\"" "$API_BODY" ||
+        die "$BUSYBOX_IMAGE lacks the label $ROOTFS_LABEL=$tar_sha after the import (does this daemon accept LABEL in import changes?)"
+    local new_id
+    new_id="$(grep -o '"Id":"sha256:[0-9a-f]*"' "$API_BODY" | head -n1 | cut -d'"' -f4)"
+    log "imported $BUSYBOX_IMAGE (${new_id:0:19}) into the daemon at $DOCKER_DESC"
+
+    # Drop the image this one replaced, if nothing else uses or names it.
+    if [[ -n $old_id && $old_id != "$new_id" ]]; then
+        docker_api DELETE "/images/$old_id"
+        if [[ $API_STATUS == 200 ]]; then log "removed the previous image ${old_id:0:19}"; fi
+    fi
+}
+
+verify_busybox_image() {
+    docker_api GET "/images/$BUSYBOX_IMAGE/json"
+    [[ $API_STATUS == 200 ]] || die "$BUSYBOX_IMAGE is not in the daemon at $DOCKER_DESC: $(api_error)"
+    debug "verified: $BUSYBOX_IMAGE"
+}
+
+# --- main ----------------------------------------------------------------------
+
+main() {
+    trap cleanup EXIT
+    take_lock
+    make_work_dir
+    ensure_host_packages
+    ensure_busybox_rootfs
+    ensure_docker_daemon
+    ensure_busybox_image
+    verify_busybox_image
+}
+
+main "$@"

@@ -1,0 +1,110 @@
+//! The command line: one file per subcommand.
+//!
+//! Exit codes: 0 when every required job passed (or the command succeeded),
+//! 1 when a job failed, 2 for usage and validation errors, 130 after Ctrl-C.
+
+mod list;
+mod report;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use report::Reporter;
+
+/// Exit code for usage and validation errors.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nestci",
+    version,
+    about = "Run CI pipelines locally in isolated containers",
+    long_about = "Run CI pipelines locally in isolated containers.\n\n\
+        nestci reads a pipeline (its native format in pipelines/*.yml; GitLab CI and \
+        GitHub Actions files are detected) and runs every job's steps in containers it \
+        creates itself: with its own user-namespace runtime (dind) or through the host's \
+        Docker Engine (dood).\n\n\
+        Without a FILE, nestci looks for .gitlab-ci.yml, then .github/workflows/, then \
+        pipelines/ (its ci.yml when there are several).",
+    after_help = "Examples:\n  nestci validate pipelines/ci.yml\n  nestci list\n  \
+        nestci run --dry-run --job test\n  nestci run pipelines/fan-out.yml --jobs 4 --env DEBUG=1"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline's jobs.
+    Run(run::RunArgs),
+    /// Check a pipeline file and report every problem with its location.
+    Validate(FileArg),
+    /// Show the jobs (stage, needs, image) and the job graph.
+    List(FileArg),
+}
+
+/// The pipeline file argument shared by the subcommands.
+#[derive(Debug, clap::Args)]
+pub struct FileArg {
+    /// Pipeline file (or a directory to search). Default: .gitlab-ci.yml,
+    /// .github/workflows/, or pipelines/ in the current directory.
+    pub file: Option<PathBuf>,
+}
+
+/// Parse the command line and run the chosen subcommand; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing();
+    let reporter = Reporter::new(cli.color);
+    match cli.command {
+        Command::Validate(args) => validate::validate(&args, &reporter),
+        Command::List(args) => list::list(&args, &reporter),
+        Command::Run(args) => run::run(&args, &reporter),
+    }
+}
+
+/// Write command output to stdout. A closed pipe (`nestci list | head`)
+/// is not an error: the reader has what it wanted.
+pub(crate) fn print(text: &str) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            1
+        }
+    }
+}
+
+fn init_tracing() {
+    // `NESTCI_LOG=debug` shows what nestci itself does; quiet by default.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NESTCI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,148 @@
+//! `nestci run`: plan a pipeline and run it (or, with `--dry-run`, show
+//! what would run).
+
+use std::path::PathBuf;
+
+use crate::cli::{EXIT_USAGE, FileArg, Reporter};
+use crate::model::{Env, Pipeline};
+use crate::plan::{self, Plan, PlanOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Pipeline file (or a directory to search).
+    pub file: Option<PathBuf>,
+    /// Where jobs run: dind (the embedded runtime), dood (the host's Docker
+    /// Engine), or auto (dind where the kernel allows it).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: Mode,
+    /// Run only this job and what it needs (repeatable; a matrix job's
+    /// name selects all its variants).
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs_selected: Vec<String>,
+    /// How many jobs run at once (default: the number of CPUs).
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+    /// Show what would run, in order, without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Set a variable for every step, above all other levels (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Auto,
+    Dind,
+    Dood,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    if !crate::dialect::reader::is_env_name(k) {
+        return Err(format!("`{k}` is not a valid variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
+    let loaded = match reporter.load(&FileArg {
+        file: args.file.clone(),
+    }) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut overrides = Env::new();
+    for (k, v) in &args.env {
+        overrides.set(k.clone(), v.clone(), None);
+    }
+    let options = PlanOptions {
+        select: args.jobs_selected.clone(),
+        env: overrides,
+    };
+    let plan = match plan::build(&loaded.pipeline, &options) {
+        Ok(p) => p,
+        Err(diags) => {
+            reporter.diagnostics(&diags, Some(&loaded.text));
+            return EXIT_USAGE;
+        }
+    };
+    if args.dry_run {
+        return super::print(&dry_run(&loaded.pipeline, &plan));
+    }
+    let mode = match args.mode {
+        Mode::Auto => "auto",
+        Mode::Dind => "dind",
+        Mode::Dood => "dood",
+    };
+    reporter.error(
+        &format!("no container backend is available yet (mode {mode}): nestci cannot run jobs in this build"),
+        Some("the dind runtime and the Docker Engine backend are in progress; `nestci run --dry-run` shows what would run"),
+    );
+    EXIT_USAGE
+}
+
+/// The plan in the order it would run: wave by wave, each job with its
+/// image, what it waits for and its steps.
+fn dry_run(pipeline: &Pipeline, plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pipeline `{}` ({}): {} job{} to run",
+        pipeline.name,
+        pipeline.file.display(),
+        plan.jobs.len(),
+        if plan.jobs.len() == 1 { "" } else { "s" }
+    );
+    for (i, wave) in plan.waves().iter().enumerate() {
+        let _ = writeln!(out, "\nwave {}:", i + 1);
+        for &idx in wave {
+            let pj = &plan.jobs[idx];
+            let job = &pj.job;
+            let image = job
+                .image
+                .as_ref()
+                .map(|i| i.value.as_str())
+                .unwrap_or("host");
+            let _ = writeln!(out, "  {} (image {image})", job.name);
+            if !pj.deps.is_empty() {
+                let deps: Vec<&str> = pj
+                    .deps
+                    .iter()
+                    .map(|&d| plan.jobs[d].job.name.as_str())
+                    .collect();
+                let _ = writeln!(out, "    after: {}", deps.join(", "));
+            }
+            for s in &job.services {
+                let _ = writeln!(out, "    service: {} as {}", s.image.value, s.alias);
+            }
+            for (n, step) in job.steps.iter().enumerate() {
+                let mut flags = Vec::new();
+                if let Some(img) = &step.image {
+                    flags.push(format!("image {}", img.value));
+                }
+                if let Some(t) = &step.timeout {
+                    flags.push(format!("timeout {}", humantime::format_duration(t.value)));
+                }
+                if step.continue_on_error {
+                    flags.push("continue on error".into());
+                }
+                let flags = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", flags.join(", "))
+                };
+                let _ = writeln!(out, "    {}. {}{flags}", n + 1, step.name);
+                if step.run.trim() != step.name {
+                    for line in step.run.lines().filter(|l| !l.trim().is_empty()) {
+                        let _ = writeln!(out, "       $ {}", line.trim_end());
+                    }
+                }
+            }
+        }
+    }
+    out
+}

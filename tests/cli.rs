@@ -1,0 +1,135 @@
+//! The `nestci` binary as a user runs it: exit codes, output, discovery.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn nestci(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nestci"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nestci")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn example_pipelines() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("pipelines")
+        .expect("pipelines/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_validates_lists_and_dry_runs() {
+    let files = example_pipelines();
+    assert!(files.len() >= 3, "pipelines/ holds the examples");
+    for file in &files {
+        let f = file.to_str().expect("utf-8 path");
+        let v = nestci(&["validate", f]);
+        assert_eq!(
+            v.status.code(),
+            Some(0),
+            "validate {f}: {}",
+            text(&v.stderr)
+        );
+        assert!(text(&v.stdout).contains(": ok"), "{}", text(&v.stdout));
+        assert!(v.stderr.is_empty(), "warnings for {f}: {}", text(&v.stderr));
+
+        let l = nestci(&["list", f]);
+        assert_eq!(l.status.code(), Some(0), "list {f}: {}", text(&l.stderr));
+        let out = text(&l.stdout);
+        assert!(out.starts_with("JOB"), "{out}");
+        assert!(out.contains("wave"), "the DAG follows the table: {out}");
+
+        let d = nestci(&["run", f, "--dry-run"]);
+        assert_eq!(d.status.code(), Some(0), "dry-run {f}: {}", text(&d.stderr));
+        assert!(text(&d.stdout).contains("wave 1:"), "{}", text(&d.stdout));
+    }
+}
+
+#[test]
+fn dry_run_follows_selection_and_order() {
+    let out = nestci(&[
+        "run",
+        "pipelines/fan-out.yml",
+        "--dry-run",
+        "--job",
+        "lines",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("2 jobs to run"), "{s}");
+    let prepare = s.find("  prepare").expect("prepare is pulled in");
+    let lines = s.find("  lines").expect("lines is selected");
+    assert!(prepare < lines, "needs come first: {s}");
+    assert!(!s.contains("  report"), "{s}");
+}
+
+#[test]
+fn validation_errors_exit_2_with_location() {
+    let out = nestci(&["validate", "tests/broken/unknown-job-key.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tests/broken/unknown-job-key.yml:4:5"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `steps`?"), "{err}");
+}
+
+#[test]
+fn unknown_job_selection_is_a_usage_error() {
+    let out = nestci(&[
+        "run",
+        "pipelines/fan-out.yml",
+        "--dry-run",
+        "--job",
+        "wrods",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("did you mean `--job words`?"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    assert_eq!(nestci(&["run", "--jobs", "0"]).status.code(), Some(2));
+    assert_eq!(nestci(&["run", "--env", "NOEQUALS"]).status.code(), Some(2));
+    assert_eq!(nestci(&["frobnicate"]).status.code(), Some(2));
+    let help = nestci(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("validate"));
+    let version = nestci(&["--version"]);
+    assert!(text(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn missing_file_says_what_to_do() {
+    let out = nestci(&["validate", "no/such/file.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot read no/such/file.yml"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+}
+
+#[test]
+fn discovery_prefers_pipelines_ci_yml() {
+    // Run from the repository root without a file: pipelines/ci.yml.
+    let out = nestci(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("pipelines/ci.yml: ok"),
+        "{}",
+        text(&out.stdout)
+    );
+}
