@@ -13,6 +13,10 @@
 //! step's processes) and return promptly; `cleanup` must be called after
 //! every successful `prepare`, whatever happened in between.
 
+mod select;
+
+pub use select::{Mode, select};
+
 use std::path::PathBuf;
 
 use async_trait::async_trait;

@@ -3,9 +3,15 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{self, Mode};
 use crate::cli::{EXIT_USAGE, FileArg, Reporter};
 use crate::model::{Env, Pipeline};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::run::{Printer, RunOptions, signals, summary};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -25,16 +31,13 @@ pub struct RunArgs {
     /// Show what would run, in order, without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// The project checkout mounted at /workspace (default: the current
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
     /// Set a variable for every step, above all other levels (repeatable).
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    Auto,
-    Dind,
-    Dood,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -72,16 +75,82 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
     if args.dry_run {
         return super::print(&dry_run(&loaded.pipeline, &plan));
     }
-    let mode = match args.mode {
-        Mode::Auto => "auto",
-        Mode::Dind => "dind",
-        Mode::Dood => "dood",
+    let workspace = match args
+        .workspace
+        .clone()
+        .map_or_else(std::env::current_dir, Ok)
+        .and_then(|w| w.canonicalize())
+    {
+        Ok(w) => w,
+        Err(e) => {
+            reporter.error(
+                &format!("cannot use the workspace directory: {e}"),
+                Some("run nestci from the project checkout, or pass --workspace DIR"),
+            );
+            return EXIT_USAGE;
+        }
     };
-    reporter.error(
-        &format!("no container backend is available yet (mode {mode}): nestci cannot run jobs in this build"),
-        Some("the dind runtime and the Docker Engine backend are in progress; `nestci run --dry-run` shows what would run"),
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            reporter.error(&format!("cannot start the async runtime: {e}"), None);
+            return 1;
+        }
+    };
+    runtime.block_on(execute(plan, args, workspace, options.env, reporter))
+}
+
+async fn execute(
+    plan: Plan,
+    args: &RunArgs,
+    workspace: PathBuf,
+    overrides: Env,
+    reporter: &Reporter,
+) -> i32 {
+    let backend = match backend::select(args.mode).await {
+        Ok(b) => b,
+        Err(e) => {
+            reporter.error(
+                &format!("cannot run jobs (mode {}): {e}", args.mode.as_str()),
+                Some("`nestci run --dry-run` shows what would run"),
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let run_id = run_id();
+    let log_dir = workspace.join(".nestci").join("logs").join(&run_id);
+    let parallel = args.parallel.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
+    let options = RunOptions {
+        jobs: parallel,
+        run_id,
+        workspace,
+        overrides,
+        log_dir: log_dir.clone(),
+    };
+    let cancel = CancellationToken::new();
+    signals::install(cancel.clone());
+    let printer = Arc::new(
+        Printer::stdout(reporter.color_stdout)
+            .with_jobs(plan.jobs.iter().map(|j| j.job.name.as_str())),
     );
-    EXIT_USAGE
+    let report = crate::run::execute(&plan, backend, options, Arc::clone(&printer), cancel).await;
+    printer.text(&summary::render(&report));
+    printer.text(&format!("logs: {}\n", log_dir.display()));
+    report.exit_code()
+}
+
+/// A run id that sorts by time and is unique per process:
+/// `20261122T183000-4242`.
+fn run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let compact: String = now
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(15)
+        .collect();
+    format!("{compact}-{}", std::process::id())
 }
 
 /// The plan in the order it would run: wave by wave, each job with its
