@@ -21,9 +21,7 @@ use tokio_util::sync::CancellationToken;
 use nestci::backend::{
     Backend, BackendError, JobContext, JobHandle, OutputLine, OutputSender, StepExit, Stream,
 };
-use nestci::model::{
-    Dialect, Env, Job, Loc, Located, Need, Pipeline, Resources, Security, Step, StepWhen, When,
-};
+use nestci::model::{Dialect, Env, Job, Loc, Located, Need, Pipeline, Step, StepWhen, When};
 use nestci::plan::{self, Plan, PlanOptions};
 use nestci::run::{JobReport, JobStatus, Printer, RunOptions, RunReport, execute, summary};
 
@@ -234,50 +232,22 @@ fn loc() -> Loc {
 }
 
 fn step(run: &str) -> Step {
-    Step {
-        name: run.to_string(),
-        run: run.to_string(),
-        shell: vec!["sh".into(), "-e".into(), "-c".into()],
-        image: None,
-        env: Env::new(),
-        workdir: None,
-        timeout: None,
-        continue_on_error: false,
-        when: StepWhen::OnSuccess,
-        loc: loc(),
-    }
+    Step::new(run, run, loc())
 }
 
 fn job(name: &str, needs: &[&str], steps: &[&str]) -> Job {
+    let needs = needs
+        .iter()
+        .map(|n| Need {
+            job: n.to_string(),
+            optional: false,
+            loc: loc(),
+        })
+        .collect();
     Job {
-        name: name.to_string(),
-        template: name.to_string(),
-        loc: loc(),
-        stage: None,
-        needs: Some(
-            needs
-                .iter()
-                .map(|n| Need {
-                    job: n.to_string(),
-                    optional: false,
-                    loc: loc(),
-                })
-                .collect(),
-        ),
-        image: None,
-        env: Env::new(),
-        matrix: Vec::new(),
+        needs: Some(needs),
         steps: steps.iter().map(|s| step(s)).collect(),
-        services: Vec::new(),
-        artifacts: Vec::new(),
-        cache: None,
-        timeout: None,
-        retry: 0,
-        allow_failure: false,
-        when: When::OnSuccess,
-        condition: None,
-        resources: Resources::default(),
-        security: Security::default(),
+        ..Job::new(name, loc())
     }
 }
 

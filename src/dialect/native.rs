@@ -133,12 +133,6 @@ pub const CAPABILITIES: &[&str] = &[
     "WAKE_ALARM",
 ];
 
-/// The default shell for `run:` scripts: stop at the first failing command,
-/// as GitLab and GitHub do.
-pub fn default_shell() -> Vec<String> {
-    vec!["sh".into(), "-e".into(), "-c".into()]
-}
-
 /// Parse a native pipeline document. Errors and warnings are left in `r`.
 pub fn parse(root: &Node, r: &mut Reader) -> Option<Pipeline> {
     let top = r.map(root, "a native pipeline")?;
@@ -360,14 +354,9 @@ fn parse_job(
         .unwrap_or_default();
 
     let job = Job {
-        name: name.to_string(),
-        template: name.to_string(),
-        loc: r.loc(name_span),
         stage: stage.as_ref().map(|s| s.value.clone()),
-        needs: None,
         image,
         env,
-        matrix: Vec::new(),
         steps,
         services,
         artifacts,
@@ -379,6 +368,7 @@ fn parse_job(
         condition,
         resources,
         security,
+        ..Job::new(name, r.loc(name_span))
     };
     Some(Template {
         name: name.to_string(),
@@ -480,18 +470,7 @@ fn step(run: String, name: Option<String>, span: Span, r: &Reader) -> Step {
         }
         short
     });
-    Step {
-        name,
-        run,
-        shell: default_shell(),
-        image: None,
-        env: Env::new(),
-        workdir: None,
-        timeout: None,
-        continue_on_error: false,
-        when: StepWhen::OnSuccess,
-        loc: r.loc(span),
-    }
+    Step::new(name, run, r.loc(span))
 }
 
 fn parse_services(node: &Node, r: &mut Reader) -> Vec<Service> {

@@ -98,6 +98,35 @@ pub struct Job {
     pub security: Security,
 }
 
+impl Job {
+    /// A job with no steps and every setting at its default: the starting
+    /// point for dialect parsers and tests, which then set what they read.
+    pub fn new(name: impl Into<String>, loc: Loc) -> Job {
+        let name = name.into();
+        Job {
+            template: name.clone(),
+            name,
+            loc,
+            stage: None,
+            needs: None,
+            image: None,
+            env: Env::new(),
+            matrix: Vec::new(),
+            steps: Vec::new(),
+            services: Vec::new(),
+            artifacts: Vec::new(),
+            cache: None,
+            timeout: None,
+            retry: 0,
+            allow_failure: false,
+            when: When::OnSuccess,
+            condition: None,
+            resources: Resources::default(),
+            security: Security::default(),
+        }
+    }
+}
+
 /// A dependency on another job.
 #[derive(Debug, Clone)]
 pub struct Need {
@@ -129,6 +158,30 @@ pub struct Step {
     /// When the step runs, given how the steps before it went.
     pub when: StepWhen,
     pub loc: Loc,
+}
+
+impl Step {
+    /// The default shell for `run:` scripts: stop at the first failing
+    /// command, as GitLab and GitHub do.
+    pub fn default_shell() -> Vec<String> {
+        vec!["sh".into(), "-e".into(), "-c".into()]
+    }
+
+    /// A step running `run` with the default shell and no other settings.
+    pub fn new(name: impl Into<String>, run: impl Into<String>, loc: Loc) -> Step {
+        Step {
+            name: name.into(),
+            run: run.into(),
+            shell: Step::default_shell(),
+            image: None,
+            env: Env::new(),
+            workdir: None,
+            timeout: None,
+            continue_on_error: false,
+            when: StepWhen::OnSuccess,
+            loc,
+        }
+    }
 }
 
 /// When a step runs relative to the earlier steps' results.

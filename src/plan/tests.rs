@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
-use crate::model::{Dialect, Loc, Located, Need, Resources, Security};
+use crate::model::{Dialect, Loc, Located, Need};
 use crate::yaml::Span;
 
 fn file() -> Arc<PathBuf> {
@@ -18,27 +18,7 @@ fn at(line: u32, col: u32) -> Loc {
 
 /// A job with every field at its default; `line` places its key.
 fn job(name: &str, line: u32) -> Job {
-    Job {
-        name: name.to_string(),
-        template: name.to_string(),
-        loc: at(line, 3),
-        stage: None,
-        needs: None,
-        image: None,
-        env: Env::new(),
-        matrix: Vec::new(),
-        steps: Vec::new(),
-        services: Vec::new(),
-        artifacts: Vec::new(),
-        cache: None,
-        timeout: None,
-        retry: 0,
-        allow_failure: false,
-        when: When::OnSuccess,
-        condition: None,
-        resources: Resources::default(),
-        security: Security::default(),
-    }
+    Job::new(name, at(line, 3))
 }
 
 fn staged(name: &str, line: u32, stage: &str) -> Job {
