@@ -169,7 +169,11 @@ impl fmt::Display for Diagnostic {
 /// The line holding `line:col` (1-based, col in characters), the byte range
 /// of the token that starts there relative to that line, and the line's
 /// number, for a one-line snippet.
-fn snippet_range(text: &str, line: u32, col: u32) -> Option<(usize, std::ops::Range<usize>, &str)> {
+pub(crate) fn snippet_range(
+    text: &str,
+    line: u32,
+    col: u32,
+) -> Option<(usize, std::ops::Range<usize>, &str)> {
     let line_text = text
         .lines()
         .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;

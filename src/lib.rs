@@ -12,5 +12,6 @@ pub mod diag;
 pub mod dialect;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod run;
 pub mod yaml;

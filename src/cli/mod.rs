@@ -1,9 +1,11 @@
 //! The command line: one file per subcommand.
 //!
 //! Exit codes: 0 when every required job passed (or the command succeeded),
-//! 1 when a job failed, 2 for usage and validation errors, 130 after Ctrl-C.
+//! 1 when a job failed, 2 for usage and validation errors, 3 when the
+//! policy refuses a pipeline, 130 after Ctrl-C.
 
 mod list;
+pub mod policy;
 mod report;
 mod run;
 mod validate;
@@ -55,6 +57,8 @@ pub enum Command {
     Validate(FileArg),
     /// Show the jobs (stage, needs, image) and the job graph.
     List(FileArg),
+    /// Judge a pipeline for privilege exposure; list and explain the rules.
+    Policy(policy::PolicyArgs),
 }
 
 /// The pipeline file argument shared by the subcommands.
@@ -81,6 +85,7 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate::validate(&args, &reporter),
         Command::List(args) => list::list(&args, &reporter),
         Command::Run(args) => run::run(&args, &reporter),
+        Command::Policy(args) => policy::policy(&args, &reporter),
     }
 }
 

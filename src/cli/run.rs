@@ -38,6 +38,8 @@ pub struct RunArgs {
     /// Set a variable for every step, above all other levels (repeatable).
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    #[command(flatten)]
+    pub policy: super::policy::PolicyOptions,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -72,6 +74,10 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
             return EXIT_USAGE;
         }
     };
+    // The policy judges the planned jobs before a backend exists.
+    if let Err(code) = super::policy::gate(&loaded, &plan, args.mode, &args.policy, reporter) {
+        return code;
+    }
     if args.dry_run {
         return super::print(&dry_run(&loaded.pipeline, &plan));
     }
