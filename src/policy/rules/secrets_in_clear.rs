@@ -54,6 +54,13 @@ fn secret_name(reference: &str) -> Option<&str> {
     is_secret_name(name).then_some(name)
 }
 
+/// The rest of an `echo` command sends its output elsewhere than the log
+/// (`| docker login --password-stdin`, `> file`).
+fn leaves_the_log(rest: &str) -> bool {
+    let command = rest.split([';', '&']).next().unwrap_or(rest);
+    command.contains('|') || command.contains('>')
+}
+
 impl Rule for SecretsInClear {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -63,6 +70,7 @@ impl Rule for SecretsInClear {
         for (step, line) in script_lines(job) {
             if let Some(caps) = ECHO.captures(line)
                 && let Some(name) = secret_name(&caps["var"])
+                && !leaves_the_log(&line[caps.get(0).map_or(0, |m| m.end())..])
             {
                 out.push(
                     Hit::new(&step.loc, format!("the script prints the secret `{name}`"))
