@@ -153,7 +153,7 @@ fn every_rule_fires_where_it_should_and_only_there() {
         for id in &f.absent {
             let false_positives: Vec<String> = findings
                 .iter()
-                .filter(|x| &x.rule == id)
+                .filter(|x| x.rule == id)
                 .map(|x| format!("{} at {}: {}", x.rule, x.loc, x.message))
                 .collect();
             if !false_positives.is_empty() {
