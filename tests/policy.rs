@@ -286,6 +286,23 @@ fn policy_file_errors_are_located() {
 }
 
 #[test]
+fn an_exception_for_an_unknown_job_is_reported() {
+    let loaded = load("tests/policy/mixed.yml");
+    let config = PolicyConfig::parse(
+        Path::new("p.yml"),
+        "exceptions:\n  - rule: NCI001\n    job: gpus\n    reason: typo\n",
+    )
+    .expect("valid");
+    let warnings = config.unused_exceptions(&loaded.pipeline);
+    assert_eq!(warnings.len(), 1);
+    let w = warnings[0].render(None, false);
+    assert!(w.contains("p.yml:3:10"), "{w}");
+    assert!(w.contains("did you mean `gpu`?"), "{w}");
+    let fine = PolicyConfig::load(Path::new("tests/policy/mixed.policy.yml")).expect("valid");
+    assert!(fine.unused_exceptions(&loaded.pipeline).is_empty());
+}
+
+#[test]
 fn mode_changes_the_verdict_and_says_why() {
     let loaded = load("tests/policy/mixed.yml");
     let config = PolicyConfig::default();

@@ -98,7 +98,7 @@ fn check(args: &CheckArgs, reporter: &Reporter) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let config = match load_config(&args.options, reporter) {
+    let config = match load_config(&args.options, &loaded.pipeline, reporter) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -138,17 +138,30 @@ fn check(args: &CheckArgs, reporter: &Reporter) -> i32 {
 /// The policy file named by `--policy`, else `.nestci/policy.yml` in the
 /// current directory, else none. Problems are printed; the error is the
 /// exit code.
-fn load_config(options: &PolicyOptions, reporter: &Reporter) -> Result<PolicyConfig, i32> {
+fn load_config(
+    options: &PolicyOptions,
+    pipeline: &Pipeline,
+    reporter: &Reporter,
+) -> Result<PolicyConfig, i32> {
     let loaded = match &options.policy {
         Some(path) => PolicyConfig::load(path),
         None => PolicyConfig::discover(Path::new(".")),
     };
-    loaded.map_err(|e| {
+    let config = loaded.map_err(|e| {
         reporter.diagnostics(&e.diagnostics, e.text.as_deref());
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{e}");
         EXIT_USAGE
-    })
+    })?;
+    let unused = config.unused_exceptions(pipeline);
+    if !unused.is_empty() {
+        let text = config
+            .file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(f.as_path()).ok());
+        reporter.diagnostics(&unused, text.as_deref());
+    }
+    Ok(config)
 }
 
 /// The gate of `nestci run`: judge the planned jobs for `mode`, print
@@ -161,7 +174,7 @@ pub fn gate(
     options: &PolicyOptions,
     reporter: &Reporter,
 ) -> Result<(), i32> {
-    let config = load_config(options, reporter)?;
+    let config = load_config(options, &loaded.pipeline, reporter)?;
     let facts = HostFacts::probe();
     let cx = Context::new(mode, Some(&facts))
         .untrusted(options.untrusted)

@@ -165,6 +165,32 @@ impl PolicyConfig {
         Ok(config)
     }
 
+    /// Warnings for exceptions that name no job of `pipeline`: a typo there
+    /// would otherwise silently except nothing.
+    pub fn unused_exceptions(&self, pipeline: &crate::model::Pipeline) -> Vec<Diagnostic> {
+        let names: Vec<&str> = pipeline
+            .jobs
+            .iter()
+            .flat_map(|j| [j.name.as_str(), j.template.as_str()])
+            .collect();
+        self.exceptions
+            .iter()
+            .filter(|e| !names.contains(&e.job.value.as_str()))
+            .map(|e| {
+                let help = match did_you_mean(&e.job.value, &names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("the pipeline's jobs: {}", names.join(", ")),
+                };
+                Diagnostic::warning(
+                    format!("the exception for {} names no job of this pipeline", e.rule),
+                    Some(e.job.loc.clone()),
+                )
+                .with_label(format!("no job `{}`", e.job.value))
+                .with_help(help)
+            })
+            .collect()
+    }
+
     /// Set `finding.action` (and `exception`) from this policy.
     pub fn decide(&self, finding: &mut Finding, job: &Job) {
         let exception = self.exceptions.iter().find(|e| {
