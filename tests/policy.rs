@@ -509,6 +509,20 @@ fn run_with_a_clean_pipeline_passes_the_policy() {
     let out = nestci(&["run", "pipelines/hello.yml", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("wave 1:"));
+
+    // `--untrusted` in dood mode warns (high) before the run, naming NCI014.
+    let out = nestci(&[
+        "run",
+        "pipelines/hello.yml",
+        "--dry-run",
+        "--mode",
+        "dood",
+        "--untrusted",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("[NCI014] high"), "{err}");
+    assert!(err.contains("running anyway"), "{err}");
 }
 
 #[test]
