@@ -5,6 +5,8 @@
 //! after this layer knows which format a pipeline was written in.
 
 mod detect;
+pub mod git;
+pub mod gitlab;
 pub mod native;
 pub mod reader;
 
@@ -14,7 +16,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::Diagnostic;
-use crate::model::{Dialect, Loc, Pipeline};
+use crate::model::{Dialect, Env, Loc, Pipeline};
+
+/// What the command line tells the dialect parsers (the native dialect
+/// needs none of it).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--env K=V`: variables above every level the file sets. GitLab
+    /// `rules`, `workflow:rules` and variable expansion see them.
+    pub env: Env,
+    /// `--include-dir DIR`: where GitLab `include: remote/project/template/
+    /// component` files are looked up, since nestci does not fetch them.
+    pub include_dirs: Vec<PathBuf>,
+    /// `--event NAME`: the event that started the pipeline (GitLab's
+    /// `CI_PIPELINE_SOURCE`, default `push`).
+    pub event: Option<String>,
+}
 
 /// A pipeline read from a file, with the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -46,8 +63,13 @@ fn count(diagnostics: &[Diagnostic]) -> String {
 
 /// Read and parse the pipeline file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// Read and parse the pipeline file at `path` with command-line options.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Loaded, LoadError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(path, &text),
+        Ok(text) => load_str_with(path, &text, options),
         Err(e) => Err(LoadError {
             file: path.to_path_buf(),
             diagnostics: vec![Diagnostic::error(
@@ -62,6 +84,11 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 
 /// Parse pipeline text as if it were read from `path`.
 pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
+    load_str_with(path, text, &LoadOptions::default())
+}
+
+/// Parse pipeline text as if it were read from `path`, with options.
+pub fn load_str_with(path: &Path, text: &str, options: &LoadOptions) -> Result<Loaded, LoadError> {
     let file = Arc::new(path.to_path_buf());
     let source: Arc<str> = Arc::from(text);
     let fail = |diagnostics: Vec<Diagnostic>| LoadError {
@@ -89,6 +116,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, LoadError> {
 
     let pipeline = match detect(path, &doc.root) {
         Dialect::Native => native::parse(&doc.root, &mut reader),
+        Dialect::GitLab => gitlab::parse(&doc.root, &mut reader, options),
         other => {
             reader.diagnostics.push(
                 Diagnostic::error(

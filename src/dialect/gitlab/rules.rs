@@ -1,0 +1,299 @@
+//! `rules`, `only`/`except` and `workflow:rules`: whether a job is in the
+//! pipeline, and how it runs.
+//!
+//! GitLab evaluates `rules` top to bottom and the first rule that matches
+//! decides (`when`, `allow_failure`, `variables`); when none matches, the
+//! job is not added. nestci keeps the decision for the planner, so that
+//! `--env` on the command line still changes it:
+//!
+//! - whether the job runs becomes one condition in the `rules:if`
+//!   language ([`crate::plan::condition`]), built from the rules in order:
+//!   a rule that runs the job contributes `(if) || <rest>`, a
+//!   `when: never` rule `!(if) && <rest>`. A rule without `if` matches
+//!   always, which ends the chain. A chain that is always true leaves no
+//!   condition; one that is always false makes the job `when: never`.
+//! - the rule's `when` (`manual`, `always`, ...), `allow_failure` and
+//!   `variables` are taken from the first rule that matches the variables
+//!   known while loading (the file's, the predefined ones and `--env`).
+//!
+//! `only`/`except` in their common form (lists of refs, `/regex/`, the
+//! keywords `branches`, `tags`, `merge_requests`, ...; `variables`) become
+//! a condition the same way. `workflow:rules` become a condition added to
+//! every job.
+
+use super::super::reader::Reader;
+use super::variables::{self, Var};
+use crate::model::{Located, When};
+use crate::plan::condition::Condition;
+use crate::yaml::{Node, Span, Value};
+
+const RULE_KEYS: &[&str] = &[
+    "if",
+    "when",
+    "allow_failure",
+    "variables",
+    "changes",
+    "exists",
+    "needs",
+    "start_in",
+    "interruptible",
+];
+
+/// One `rules` entry.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub cond: Option<String>,
+    pub when: When,
+    pub allow_failure: Option<bool>,
+    pub variables: Vec<Var>,
+}
+
+/// Rules reduced to what the model holds.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// `None`: always true.
+    pub condition: Option<String>,
+    /// No rule can ever run the job.
+    pub never: bool,
+}
+
+/// Read a `rules:` list (nested lists from `!reference` are flattened).
+pub fn read(
+    node: &Node,
+    r: &mut Reader,
+    what: &str,
+    warn: &mut dyn FnMut(&mut Reader, &str, Span),
+) -> Vec<Rule> {
+    let mut items = Vec::new();
+    flatten(node, &mut items, r, what);
+    let mut rules = Vec::new();
+    for item in items {
+        let Some(map) = r.map(item, "a rule") else {
+            continue;
+        };
+        r.check_keys(map, RULE_KEYS, "a rule");
+        let cond = map.get("if").and_then(|n| {
+            let text = r.nonempty_string(n, "`if`")?;
+            match Condition::parse(&text) {
+                Ok(_) => Some(text),
+                Err(e) => {
+                    r.error(n.span, format!("invalid `rules:if`: {}", e.message))
+                        .set_label(format!("column {} of the condition", e.column))
+                        .set_help(format!(
+                            "at column {} of `{text}`; a condition uses `$VAR`, quoted strings, `null`, \
+                             `==`, `!=`, `=~ /regex/`, `!~`, `!`, `&&`, `||` and parentheses",
+                            e.column
+                        ));
+                    None
+                }
+            }
+        });
+        let when = map
+            .get("when")
+            .and_then(|n| read_when(n, r))
+            .unwrap_or(When::OnSuccess);
+        let allow_failure = map
+            .get("allow_failure")
+            .and_then(|n| r.bool(n, "`allow_failure`"));
+        let variables = map
+            .get("variables")
+            .map(|n| variables::read(n, r))
+            .unwrap_or_default();
+        for key in ["changes", "exists", "needs", "start_in", "interruptible"] {
+            if let Some((k, _)) = map.entry(key) {
+                warn(r, &format!("rules:{key}"), k.span);
+            }
+        }
+        // `changes`/`exists` cannot be judged here; GitLab treats `changes`
+        // as true when there is nothing to compare with, and so does nestci.
+        rules.push(Rule {
+            cond,
+            when,
+            allow_failure,
+            variables,
+        });
+    }
+    rules
+}
+
+fn flatten<'n>(node: &'n Node, out: &mut Vec<&'n Node>, r: &mut Reader, what: &str) {
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items {
+                if item.as_seq().is_some() {
+                    flatten(item, out, r, what);
+                } else {
+                    out.push(item);
+                }
+            }
+        }
+        _ => {
+            r.error(
+                node.span,
+                format!(
+                    "{what} must be a list of rules, found {}",
+                    node.value.kind()
+                ),
+            )
+            .set_help("write `rules:` as a list: `- if: $CI_COMMIT_BRANCH == \"main\"`");
+        }
+    }
+}
+
+/// A `when:` value, including GitLab's `delayed` (run as `on_success`).
+pub fn read_when(node: &Node, r: &mut Reader) -> Option<When> {
+    const NAMES: &[&str] = &[
+        "on_success",
+        "on_failure",
+        "always",
+        "manual",
+        "never",
+        "delayed",
+    ];
+    r.choice(node, "`when`", NAMES, |s| match s {
+        "delayed" => Some(When::OnSuccess),
+        other => When::parse(other),
+    })
+    .map(|w| w.value)
+}
+
+/// The condition under which some rule that runs the job matches first.
+pub fn compile(rules: &[Rule]) -> Compiled {
+    // Fold from the last rule: `acc` is the chain after the current rule.
+    // `Some(None)` stands for "true", `None` for "false".
+    let mut acc: Option<Option<String>> = None;
+    for rule in rules.iter().rev() {
+        let runs = rule.when != When::Never;
+        acc = match (&rule.cond, runs) {
+            (None, true) => Some(None),
+            (None, false) => None,
+            (Some(c), true) => match acc {
+                Some(None) => Some(None),
+                Some(Some(rest)) => Some(Some(format!("({c}) || {rest}"))),
+                None => Some(Some(format!("({c})"))),
+            },
+            (Some(c), false) => match acc {
+                Some(None) => Some(Some(format!("!({c})"))),
+                Some(Some(rest)) => Some(Some(format!("!({c}) && ({rest})"))),
+                None => None,
+            },
+        };
+    }
+    match acc {
+        None => Compiled {
+            condition: None,
+            never: true,
+        },
+        Some(condition) => Compiled {
+            condition,
+            never: false,
+        },
+    }
+}
+
+/// The first rule that matches with `lookup`, if any.
+pub fn first_match<'r, 'v>(
+    rules: &'r [Rule],
+    lookup: &dyn Fn(&str) -> Option<&'v str>,
+) -> Option<&'r Rule> {
+    rules.iter().find(|rule| match &rule.cond {
+        None => true,
+        Some(c) => Condition::parse(c)
+            .and_then(|c| c.eval(lookup))
+            .unwrap_or(false),
+    })
+}
+
+/// `only`/`except` as one condition; `None` when they do not restrict.
+pub fn only_except(only: Option<&Node>, except: Option<&Node>, r: &mut Reader) -> Option<String> {
+    let only = only.and_then(|n| refs_condition(n, r, "`only`"));
+    let except = except.and_then(|n| refs_condition(n, r, "`except`"));
+    match (only, except) {
+        (None, None) => None,
+        (Some(o), None) => Some(o),
+        (None, Some(e)) => Some(format!("!({e})")),
+        (Some(o), Some(e)) => Some(format!("({o}) && !({e})")),
+    }
+}
+
+fn refs_condition(node: &Node, r: &mut Reader, what: &str) -> Option<String> {
+    let (refs, vars): (Vec<Located<String>>, Vec<Located<String>>) = match &node.value {
+        Value::Map(m) => {
+            r.check_keys(m, &["refs", "variables", "changes", "kubernetes"], what);
+            for key in ["changes", "kubernetes"] {
+                if let Some((k, _)) = m.entry(key) {
+                    r.warning(
+                        k.span,
+                        format!("{what}: `{key}` is not supported yet and is ignored"),
+                    );
+                }
+            }
+            (
+                m.get("refs")
+                    .map(|n| r.string_list(n, "a ref"))
+                    .unwrap_or_default(),
+                m.get("variables")
+                    .map(|n| r.string_list(n, "a variables expression"))
+                    .unwrap_or_default(),
+            )
+        }
+        _ => (r.string_list(node, "a ref"), Vec::new()),
+    };
+    let mut parts = Vec::new();
+    if !refs.is_empty() {
+        let alternatives: Vec<String> = refs.iter().map(|r| ref_condition(&r.value)).collect();
+        parts.push(alternatives.join(" || "));
+    }
+    if !vars.is_empty() {
+        let mut checked = Vec::new();
+        for v in &vars {
+            match Condition::parse(&v.value) {
+                Ok(_) => checked.push(format!("({})", v.value)),
+                Err(e) => r.diagnostics.push(crate::diag::Diagnostic::error(
+                    format!("invalid {what} variables expression: {}", e.message),
+                    Some(v.loc.clone()),
+                )),
+            }
+        }
+        if !checked.is_empty() {
+            parts.push(checked.join(" || "));
+        }
+    }
+    match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(
+            parts
+                .iter()
+                .map(|p| format!("({p})"))
+                .collect::<Vec<_>>()
+                .join(" && "),
+        ),
+    }
+}
+
+/// One `only:`/`except:` ref as a condition.
+fn ref_condition(name: &str) -> String {
+    let source = |s: &str| format!("$CI_PIPELINE_SOURCE == \"{s}\"");
+    match name {
+        "branches" => "$CI_COMMIT_BRANCH".into(),
+        "tags" => "$CI_COMMIT_TAG".into(),
+        "merge_requests" => source("merge_request_event"),
+        "pushes" => source("push"),
+        "schedules" => source("schedule"),
+        "web" => source("web"),
+        "api" => source("api"),
+        "triggers" => source("trigger"),
+        "pipelines" => source("pipeline"),
+        "external" => source("external"),
+        "chat" => source("chat"),
+        "external_pull_requests" => source("external_pull_request_event"),
+        _ if name.len() > 1 && name.starts_with('/') && name[1..].contains('/') => {
+            format!("$CI_COMMIT_REF_NAME =~ {name}")
+        }
+        _ => format!(
+            "$CI_COMMIT_REF_NAME == \"{}\"",
+            name.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+    }
+}
