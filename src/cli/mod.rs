@@ -67,6 +67,32 @@ pub struct FileArg {
     /// Pipeline file (or a directory to search). Default: .gitlab-ci.yml,
     /// .github/workflows/, or pipelines/ in the current directory.
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub dialect: DialectArgs,
+}
+
+/// Options for reading GitLab and GitHub files.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DialectArgs {
+    /// Where GitLab `include: remote/project/template/component` files are
+    /// looked up (DIR/<file name>), since nestci does not fetch them
+    /// (repeatable).
+    #[arg(long = "include-dir", value_name = "DIR")]
+    pub include_dirs: Vec<PathBuf>,
+    /// The event that starts the pipeline (GitLab's CI_PIPELINE_SOURCE,
+    /// default push).
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+}
+
+impl DialectArgs {
+    pub fn options(&self) -> crate::dialect::LoadOptions {
+        crate::dialect::LoadOptions {
+            include_dirs: self.include_dirs.clone(),
+            event: self.event.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Parse the command line and run the chosen subcommand; returns the exit code.

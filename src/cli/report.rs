@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cli::{ColorChoice, EXIT_USAGE, FileArg};
 use crate::diag::Diagnostic;
-use crate::dialect::{self, Loaded};
+use crate::dialect::{self, LoadOptions, Loaded};
 
 /// Writes diagnostics to stderr, with snippets and colour when wanted.
 pub struct Reporter {
@@ -48,6 +48,11 @@ impl Reporter {
     /// Find and load the pipeline named by `arg`. On failure the problems
     /// are already printed; the caller returns the exit code given.
     pub fn load(&self, arg: &FileArg) -> Result<Loaded, i32> {
+        self.load_with(arg, arg.dialect.options())
+    }
+
+    /// [`Reporter::load`] with options (`--env` for GitLab rules, ...).
+    pub fn load_with(&self, arg: &FileArg, options: LoadOptions) -> Result<Loaded, i32> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         let path = match dialect::discover(arg.file.as_deref(), &cwd) {
             Ok(p) => p,
@@ -57,7 +62,7 @@ impl Reporter {
             }
         };
         let shown = display_path(&path, &cwd);
-        match dialect::load(&shown) {
+        match dialect::load_with(&shown, &options) {
             Ok(loaded) => {
                 self.diagnostics(&loaded.warnings, Some(&loaded.text));
                 Ok(loaded)

@@ -17,6 +17,8 @@ use crate::run::{Printer, RunOptions, signals, summary};
 pub struct RunArgs {
     /// Pipeline file (or a directory to search).
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub dialect: crate::cli::DialectArgs,
     /// Where jobs run: dind (the embedded runtime), dood (the host's Docker
     /// Engine), or auto (dind where the kernel allows it).
     #[arg(long, value_enum, default_value = "auto")]
@@ -53,16 +55,20 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
-    let loaded = match reporter.load(&FileArg {
-        file: args.file.clone(),
-    }) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
     let mut overrides = Env::new();
     for (k, v) in &args.env {
         overrides.set(k.clone(), v.clone(), None);
     }
+    let file = FileArg {
+        file: args.file.clone(),
+        dialect: args.dialect.clone(),
+    };
+    let mut load_options = args.dialect.options();
+    load_options.env = overrides.clone();
+    let loaded = match reporter.load_with(&file, load_options) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let options = PlanOptions {
         select: args.jobs_selected.clone(),
         env: overrides,

@@ -275,7 +275,7 @@ impl State<'_> {
             let loc = r.loc(item.span);
             r.warning(
                 item.span,
-                format!("`include: {what}` is not fetched: nestci reads only local files, so its jobs are not in this pipeline"),
+                format!("the included {what} is not fetched: nestci reads only local files, so its jobs are not in this pipeline"),
             )
             .set_help(format!(
                 "save the file locally and pass `--include-dir DIR` (nestci looks for DIR/{}), \

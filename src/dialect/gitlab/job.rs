@@ -31,6 +31,7 @@ const SUPPORTED: &[&str] = &[
     "services",
     "stage",
     "timeout",
+    "type",
     "variables",
     "when",
     "only",
@@ -237,7 +238,8 @@ pub fn parse(
         steps.push(s);
     }
 
-    let stage = match map.get("stage") {
+    // `type` is GitLab's old name for `stage`.
+    let stage = match map.get("stage").or_else(|| map.get("type")) {
         Some(n) => r.located_string(n, "`stage`")?,
         None => r.located("test".to_string(), key_span),
     };

@@ -216,7 +216,13 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
     let name = workflow
         .name
         .clone()
-        .or_else(|| predefined.get("CI_PROJECT_NAME").map(str::to_string))
+        .or_else(|| {
+            options
+                .env
+                .get("CI_PROJECT_NAME")
+                .or_else(|| predefined.get("CI_PROJECT_NAME"))
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "gitlab-ci".into());
     Some(Pipeline {
         name,

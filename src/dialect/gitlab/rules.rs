@@ -174,7 +174,7 @@ pub fn compile(rules: &[Rule]) -> Compiled {
             },
             (Some(c), false) => match acc {
                 Some(None) => Some(Some(format!("!({c})"))),
-                Some(Some(rest)) => Some(Some(format!("!({c}) && ({rest})"))),
+                Some(Some(rest)) => Some(Some(format!("!({c}) && {}", group(&rest)))),
                 None => None,
             },
         };
@@ -189,6 +189,37 @@ pub fn compile(rules: &[Rule]) -> Compiled {
             never: false,
         },
     }
+}
+
+/// `text` as an operand of `&&`: parenthesised unless it already is one
+/// group or has no `||` at its top.
+fn group(text: &str) -> String {
+    if !text.contains("||") || is_one_group(text) {
+        text.to_string()
+    } else {
+        format!("({text})")
+    }
+}
+
+/// `(...)` whose opening parenthesis closes at the very end.
+fn is_one_group(text: &str) -> bool {
+    if !text.starts_with('(') {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i == text.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The first rule that matches with `lookup`, if any.
@@ -248,7 +279,7 @@ fn refs_condition(node: &Node, r: &mut Reader, what: &str) -> Option<String> {
         let mut checked = Vec::new();
         for v in &vars {
             match Condition::parse(&v.value) {
-                Ok(_) => checked.push(format!("({})", v.value)),
+                Ok(_) => checked.push(v.value.clone()),
                 Err(e) => r.diagnostics.push(crate::diag::Diagnostic::error(
                     format!("invalid {what} variables expression: {}", e.message),
                     Some(v.loc.clone()),

@@ -11,10 +11,10 @@
 //! 5. `--env K=V` from the command line (like a variable set when running
 //!    a pipeline manually).
 //!
-//! Expansion is what GitLab Runner does before a job starts: every value
-//! is expanded once against the complete set (`$VAR`, `${VAR}`; `$$` is a
-//! literal `$`; an unknown variable becomes empty), except those written
-//! with `expand: false`. Scripts are not expanded here: the job's shell
+//! Expansion is what GitLab does before a job starts: every value is
+//! expanded recursively against the complete set (`$VAR`, `${VAR}`; `$$`
+//! is a literal `$`; an unknown variable becomes empty), except those
+//! written with `expand: false`. Scripts are not expanded here: the job's shell
 //! does that, as on a runner.
 
 use std::path::Path;
@@ -157,19 +157,69 @@ pub fn layer(env: &mut Env, raw: &mut Vec<String>, vars: &[Var]) {
     }
 }
 
-/// Expand every value of `env` once against the unexpanded set, as
-/// GitLab Runner does; names in `raw` are kept as written.
+/// Expand every value of `env` against the complete set, recursively, as
+/// GitLab does before it hands a job to a runner (since 14.3): `B: $A/x`
+/// and `C: $B/y` give `C` its full value whatever the order of definition.
+/// Names in `raw` (`expand: false`) are kept as written and inserted as
+/// they are. A reference back into a cycle expands to nothing.
 pub fn expand_all(env: &Env, raw: &[String]) -> Env {
+    let mut done: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut out = Env::new();
     for v in env.iter() {
-        let value = if raw.contains(&v.name) || !v.value.contains('$') {
-            v.value.clone()
-        } else {
-            expand(&v.value, &|name| env.get(name))
-        };
+        let mut visiting = Vec::new();
+        let value = resolve(&v.name, env, raw, &mut done, &mut visiting);
         out.set(v.name.clone(), value, v.loc.clone());
     }
     out
+}
+
+fn resolve(
+    name: &str,
+    env: &Env,
+    raw: &[String],
+    done: &mut std::collections::HashMap<String, String>,
+    visiting: &mut Vec<String>,
+) -> String {
+    if let Some(v) = done.get(name) {
+        return v.clone();
+    }
+    let Some(value) = env.get(name) else {
+        return String::new();
+    };
+    if raw.iter().any(|r| r == name) || !value.contains('$') {
+        return value.to_string();
+    }
+    if visiting.iter().any(|v| v == name) {
+        return String::new();
+    }
+    visiting.push(name.to_string());
+    // Resolve the names this value uses first, then substitute.
+    let mut resolved: Vec<(String, String)> = Vec::new();
+    for used in referenced(value) {
+        if env.get(&used).is_some() && !resolved.iter().any(|(n, _)| n == &used) {
+            let v = resolve(&used, env, raw, done, visiting);
+            resolved.push((used, v));
+        }
+    }
+    visiting.pop();
+    let out = expand(value, &|n| {
+        resolved
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    });
+    done.insert(name.to_string(), out.clone());
+    out
+}
+
+/// The variable names `text` refers to.
+fn referenced(text: &str) -> Vec<String> {
+    let names = std::cell::RefCell::new(Vec::new());
+    expand(text, &|n| {
+        names.borrow_mut().push(n.to_string());
+        None
+    });
+    names.into_inner()
 }
 
 /// Expand `$VAR`, `${VAR}` and `$$` in `text`. Unknown variables become
@@ -229,15 +279,19 @@ mod tests {
     }
 
     #[test]
-    fn expanded_once_against_the_whole_set_unless_raw() {
+    fn expanded_recursively_against_the_whole_set_unless_raw() {
         let mut env = Env::new();
         env.set("BASE", "/opt", None);
         env.set("BIN", "$BASE/bin", None);
+        env.set("TOOL", "${BIN}/tool", None);
+        env.set("LOOP", "x$LOOP", None);
         env.set("LATER", "$EARLY", None);
         env.set("EARLY", "e", None);
         env.set("RAW", "$BASE", None);
         let out = expand_all(&env, &["RAW".to_string()]);
         assert_eq!(out.get("BIN"), Some("/opt/bin"));
+        assert_eq!(out.get("TOOL"), Some("/opt/bin/tool"));
+        assert_eq!(out.get("LOOP"), Some("x"));
         assert_eq!(out.get("LATER"), Some("e"));
         assert_eq!(out.get("RAW"), Some("$BASE"));
     }
