@@ -6,6 +6,7 @@
 
 mod detect;
 pub mod git;
+pub mod github;
 pub mod gitlab;
 pub mod native;
 pub mod reader;
@@ -29,8 +30,10 @@ pub struct LoadOptions {
     /// component` files are looked up, since nestci does not fetch them.
     pub include_dirs: Vec<PathBuf>,
     /// `--event NAME`: the event that started the pipeline (GitLab's
-    /// `CI_PIPELINE_SOURCE`, default `push`).
+    /// `CI_PIPELINE_SOURCE`, GitHub's `github.event_name`; default `push`).
     pub event: Option<String>,
+    /// `--platform LABEL=IMAGE`: GitHub `runs-on` labels to images.
+    pub platforms: Vec<(String, String)>,
 }
 
 /// A pipeline read from a file, with the warnings found on the way.
@@ -117,22 +120,7 @@ pub fn load_str_with(path: &Path, text: &str, options: &LoadOptions) -> Result<L
     let pipeline = match detect(path, &doc.root) {
         Dialect::Native => native::parse(&doc.root, &mut reader),
         Dialect::GitLab => gitlab::parse(&doc.root, &mut reader, options),
-        other => {
-            reader.diagnostics.push(
-                Diagnostic::error(
-                    format!(
-                        "{} pipelines are recognised but not supported yet",
-                        match other {
-                            Dialect::GitLab => "GitLab CI",
-                            _ => "GitHub Actions",
-                        }
-                    ),
-                    Some(reader.loc(doc.root.span)),
-                )
-                .with_help("the native format (pipelines/*.yml) is supported today; see README.md"),
-            );
-            None
-        }
+        Dialect::GitHub => github::parse(&doc.root, &mut reader, options),
     };
 
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = reader

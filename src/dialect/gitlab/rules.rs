@@ -43,6 +43,9 @@ const RULE_KEYS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub cond: Option<String>,
+    /// `cond`, parsed once (matrix variants and jobs sharing rules through
+    /// `extends` evaluate it again and again).
+    pub parsed: Option<Condition>,
     pub when: When,
     pub allow_failure: Option<bool>,
     pub variables: Vec<Var>,
@@ -75,7 +78,7 @@ pub fn read(
         let cond = map.get("if").and_then(|n| {
             let text = r.nonempty_string(n, "`if`")?;
             match Condition::parse(&text) {
-                Ok(_) => Some(text),
+                Ok(c) => Some((text, c)),
                 Err(e) => {
                     r.error(n.span, format!("invalid `rules:if`: {}", e.message))
                         .set_label(format!("column {} of the condition", e.column))
@@ -106,8 +109,13 @@ pub fn read(
         }
         // `changes`/`exists` cannot be judged here; GitLab treats `changes`
         // as true when there is nothing to compare with, and so does nestci.
+        let (cond, parsed) = match cond {
+            Some((t, c)) => (Some(t), Some(c)),
+            None => (None, None),
+        };
         rules.push(Rule {
             cond,
+            parsed,
             when,
             allow_failure,
             variables,
@@ -227,11 +235,9 @@ pub fn first_match<'r, 'v>(
     rules: &'r [Rule],
     lookup: &dyn Fn(&str) -> Option<&'v str>,
 ) -> Option<&'r Rule> {
-    rules.iter().find(|rule| match &rule.cond {
-        None => true,
-        Some(c) => Condition::parse(c)
-            .and_then(|c| c.eval(lookup))
-            .unwrap_or(false),
+    rules.iter().find(|rule| match &rule.parsed {
+        None => rule.cond.is_none(),
+        Some(c) => c.eval(lookup).unwrap_or(false),
     })
 }
 

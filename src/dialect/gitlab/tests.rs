@@ -11,6 +11,7 @@ use crate::plan::condition::Condition;
 fn rule(cond: Option<&str>, when: When) -> Rule {
     Rule {
         cond: cond.map(str::to_string),
+        parsed: cond.and_then(|c| Condition::parse(c).ok()),
         when,
         allow_failure: None,
         variables: Vec::new(),

@@ -1,0 +1,680 @@
+//! The GitHub Actions dialect: `.github/workflows/*.yml` into the model.
+//!
+//! What is decided while loading, with the contexts known before a run
+//! (`github` for the chosen `--event`, `env`, `vars`, `matrix`, `inputs`
+//! defaults, `runner`):
+//!
+//! - the jobs: `needs`, `strategy.matrix` (include/exclude; jobs named
+//!   `test (ubuntu-latest, 20)` as GitHub names them), `runs-on` mapped to
+//!   an image by the platform table ([`platform`]), `container`,
+//!   `services`, `timeout-minutes`, `continue-on-error`, `env` at the
+//!   workflow, job and step levels, `defaults.run`;
+//! - `if:` of jobs and steps, evaluated by the expression engine
+//!   ([`expr`]): `failure()` makes a job or step run on failure,
+//!   `always()` always, and a condition that is false with what is known
+//!   before the run leaves the job out (`when: never`) or drops the step;
+//! - `${{ }}` in `run`, `env`, `with`, names and working directories is
+//!   replaced; what only exists at run time (`steps.*.outputs`,
+//!   `needs.*.outputs`, `secrets`) reads as empty here.
+//!
+//! Not done yet (they need the scheduler): the `GITHUB_ENV`,
+//! `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files between
+//! steps, step and job `outputs` at run time, reusable workflows
+//! (`jobs.<id>.uses`), `fail-fast` and `max-parallel`.
+
+pub mod expr;
+mod matrix;
+mod platform;
+mod steps;
+
+pub use platform::image_for;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use super::LoadOptions;
+use super::reader::Reader;
+use crate::diag::Diagnostic;
+use crate::model::{
+    Dialect, Env, Job, Located, Need, Pipeline, Resources, Security, Service, StepWhen, When,
+};
+use crate::yaml::{Node, Value};
+use expr::{Contexts, JobStatus};
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "run-name",
+    "on",
+    "env",
+    "defaults",
+    "jobs",
+    "permissions",
+    "concurrency",
+];
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "needs",
+    "if",
+    "runs-on",
+    "container",
+    "services",
+    "env",
+    "defaults",
+    "steps",
+    "strategy",
+    "timeout-minutes",
+    "continue-on-error",
+    "outputs",
+    "permissions",
+    "concurrency",
+    "environment",
+    "uses",
+    "with",
+    "secrets",
+];
+
+/// `defaults.run`: the shell and working directory of `run` steps.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub shell: Option<String>,
+    pub working_directory: Option<String>,
+}
+
+/// Parse a workflow. Errors and warnings are left in `r`.
+pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipeline> {
+    let top = r.map(root, "a GitHub workflow")?;
+    r.check_keys(top, TOP_KEYS, "a workflow");
+    let file = Arc::clone(&r.file);
+    let project = project_dir(&file);
+    let event = options.event.clone().unwrap_or_else(|| "push".into());
+    match top.entry("on") {
+        Some((_, on)) => check_event(on, &event, r),
+        None => {
+            r.error(root.span, "the workflow has no `on`")
+                .set_help("add the events that start it, e.g. `on: [push, pull_request]`");
+        }
+    }
+
+    let git = super::git::inspect(if project.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &project
+    });
+    let mut cx = Contexts::default();
+    cx.set("github", github_context(&git, &event, &project, options));
+    cx.set("vars", json!({}));
+    cx.set("secrets", json!({}));
+    cx.set("needs", json!({}));
+    cx.set("steps", json!({}));
+    cx.set("inputs", inputs(top, r));
+    cx.set(
+        "runner",
+        json!({"os": "Linux", "arch": "X64", "temp": "/tmp", "tool_cache": "/opt/hostedtoolcache"}),
+    );
+    let mut workflow_env = base_env(&git, &event);
+    cx.set("env", env_json(&workflow_env));
+    if let Some(n) = top.get("env") {
+        let own = env(n, &cx, r);
+        workflow_env.overlay(&own);
+    }
+    workflow_env.overlay(&options.env);
+    let defaults = top
+        .get("defaults")
+        .map(|n| defaults(n, &cx, r))
+        .unwrap_or_default();
+
+    let Some(jobs_node) = top.get("jobs") else {
+        r.error(root.span, "the workflow has no `jobs`");
+        return None;
+    };
+    let jobs_map = r.map(jobs_node, "`jobs`")?;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut expansions: Vec<(String, Vec<String>)> = Vec::new();
+    let mut needs_of: Vec<Option<Vec<Located<String>>>> = Vec::new();
+    for (key, node) in jobs_map.iter() {
+        let Some(map) = r.map(node, &format!("job `{}`", key.name)) else {
+            continue;
+        };
+        r.check_keys(map, JOB_KEYS, &format!("job `{}`", key.name));
+        if let Some((k, _)) = map.entry("uses") {
+            r.warning(
+                k.span,
+                format!("job `{}` calls a reusable workflow, which nestci does not run yet; it is left out", key.name),
+            );
+            continue;
+        }
+        let needs: Option<Vec<Located<String>>> = map
+            .get("needs")
+            .map(|n| r.string_list(n, "a job id in `needs`"));
+        let combos = match map.get("strategy").and_then(|s| r.map(s, "`strategy`")) {
+            Some(strategy) => {
+                r.check_keys(
+                    strategy,
+                    &["matrix", "fail-fast", "max-parallel"],
+                    "`strategy`",
+                );
+                strategy
+                    .get("matrix")
+                    .map(|m| matrix::expand(m, r))
+                    .unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let variants: Vec<matrix::Combo> = if combos.is_empty() {
+            vec![Vec::new()]
+        } else {
+            combos
+        };
+        let mut names = Vec::new();
+        for combo in variants {
+            let mut jcx = cx.clone();
+            jcx.set("matrix", matrix::context(&combo));
+            if let Some(job) = read_job(
+                &key.name,
+                key.span,
+                map,
+                &combo,
+                &jcx,
+                &workflow_env,
+                &defaults,
+                &project,
+                options,
+                r,
+            ) {
+                names.push(job.name.clone());
+                jobs.push(job);
+                needs_of.push(needs.clone());
+            }
+        }
+        expansions.push((key.name.clone(), names));
+    }
+    // `needs` name job ids; a matrix job id means all its variants.
+    for (job, needs) in jobs.iter_mut().zip(needs_of) {
+        job.needs = Some(
+            needs
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|n| match expansions.iter().find(|(id, _)| *id == n.value) {
+                    Some((_, names)) => names
+                        .iter()
+                        .map(|t| Need {
+                            job: t.clone(),
+                            optional: false,
+                            loc: n.loc.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                    None => {
+                        let ids: Vec<&str> = expansions.iter().map(|(i, _)| i.as_str()).collect();
+                        let help = crate::diag::did_you_mean(&n.value, &ids)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| "`needs` lists job ids of this workflow".into());
+                        r.diagnostics.push(
+                            Diagnostic::error(
+                                format!(
+                                    "job `{}` needs `{}`, which is not a job of this workflow",
+                                    job.template, n.value
+                                ),
+                                Some(n.loc.clone()),
+                            )
+                            .with_help(help),
+                        );
+                        Vec::new()
+                    }
+                })
+                .collect(),
+        );
+    }
+    let name = top
+        .get("name")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| {
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workflow".into())
+        });
+    Some(Pipeline {
+        name,
+        dialect: Dialect::GitHub,
+        file,
+        stages: Vec::new(),
+        jobs,
+    })
+}
+
+/// The repository root: the workflow lives in `<root>/.github/workflows/`.
+fn project_dir(file: &Path) -> PathBuf {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with(".github/workflows") {
+        dir.parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    } else {
+        dir
+    }
+}
+
+fn check_event(on: &Node, event: &str, r: &mut Reader) {
+    let events: Vec<String> = match &on.value {
+        Value::Str(s) => vec![s.clone()],
+        Value::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+        Value::Map(m) => m.iter().map(|(k, _)| k.name.clone()).collect(),
+        _ => {
+            r.error(on.span, "`on` must name events");
+            return;
+        }
+    };
+    if !events.iter().any(|e| e == event) {
+        r.warning(
+            on.span,
+            format!(
+                "this workflow does not run on `{event}` (it runs on: {})",
+                events.join(", ")
+            ),
+        )
+        .set_help("choose the event with `--event NAME`");
+    }
+}
+
+fn github_context(
+    git: &super::git::GitInfo,
+    event: &str,
+    project: &Path,
+    options: &LoadOptions,
+) -> Json {
+    let repo = git
+        .root
+        .as_deref()
+        .unwrap_or(project)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repository".into());
+    let branch = options
+        .env
+        .get("GITHUB_REF_NAME")
+        .map(str::to_string)
+        .or_else(|| git.branch.clone())
+        .unwrap_or_default();
+    let sha = git.sha.clone().unwrap_or_default();
+    json!({
+        "event_name": event,
+        "event": {"ref": format!("refs/heads/{branch}"), "after": sha},
+        "ref": format!("refs/heads/{branch}"),
+        "ref_name": branch,
+        "ref_type": "branch",
+        "sha": sha,
+        "repository": format!("local/{repo}"),
+        "repository_owner": "local",
+        "workspace": "/workspace",
+        "actor": "nestci",
+        "run_id": "1",
+        "run_number": "1",
+        "server_url": "https://github.com",
+    })
+}
+
+fn base_env(git: &super::git::GitInfo, event: &str) -> Env {
+    let mut env = Env::new();
+    let mut set = |k: &str, v: &str| env.set(k, v, None);
+    set("CI", "true");
+    set("GITHUB_ACTIONS", "true");
+    set("GITHUB_WORKSPACE", "/workspace");
+    set("GITHUB_EVENT_NAME", event);
+    set("RUNNER_OS", "Linux");
+    set("RUNNER_ARCH", "X64");
+    if let Some(sha) = &git.sha {
+        set("GITHUB_SHA", sha);
+    }
+    if let Some(b) = &git.branch {
+        set("GITHUB_REF", &format!("refs/heads/{b}"));
+        set("GITHUB_REF_NAME", b);
+    }
+    env
+}
+
+fn inputs(top: &crate::yaml::Mapping, _r: &mut Reader) -> Json {
+    // `workflow_dispatch` / `workflow_call` input defaults.
+    let mut out = serde_json::Map::new();
+    if let Some(on) = top.get("on").and_then(Node::as_map) {
+        for trigger in ["workflow_dispatch", "workflow_call"] {
+            let decl = on
+                .get(trigger)
+                .and_then(Node::as_map)
+                .and_then(|m| m.get("inputs"))
+                .and_then(Node::as_map);
+            for (k, v) in decl.into_iter().flat_map(|m| m.iter()) {
+                if let Some(d) = v.as_map().and_then(|m| m.get("default")) {
+                    out.insert(k.name.clone(), matrix::to_json(d));
+                }
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+fn env_json(env: &Env) -> Json {
+    Json::Object(
+        env.iter()
+            .map(|v| (v.name.clone(), Json::String(v.value.clone())))
+            .collect(),
+    )
+}
+
+/// An `env:` mapping, with `${{ }}` replaced.
+pub(crate) fn env(node: &Node, cx: &Contexts, r: &mut Reader) -> Env {
+    let mut out = Env::new();
+    let Some(map) = r.map(node, "`env`") else {
+        return out;
+    };
+    for (k, v) in map.iter() {
+        let value = interpolate_node(v, cx, r);
+        out.set(k.name.clone(), value, Some(r.loc(k.span)));
+    }
+    out
+}
+
+/// A scalar with its `${{ }}` replaced; errors are reported at the node.
+pub(crate) fn interpolate_node(node: &Node, cx: &Contexts, r: &mut Reader) -> String {
+    let text = match &node.value {
+        Value::Null => return String::new(),
+        _ => match node.scalar_text() {
+            Some(t) => t,
+            None => {
+                r.error(
+                    node.span,
+                    format!("expected a string, found {}", node.value.kind()),
+                );
+                return String::new();
+            }
+        },
+    };
+    match expr::interpolate(&text, cx) {
+        Ok(s) => s,
+        Err(e) => {
+            expression_error(node, &text, &e, r);
+            String::new()
+        }
+    }
+}
+
+fn expression_error(node: &Node, text: &str, e: &expr::ExprError, r: &mut Reader) {
+    r.error(node.span, format!("invalid expression: {}", e.message))
+        .set_help(format!(
+            "in `{}`{}",
+            text.trim(),
+            if e.column > 0 {
+                format!(" (column {} of the expression)", e.column)
+            } else {
+                String::new()
+            }
+        ));
+}
+
+/// A boolean, or an expression evaluating to one.
+pub(crate) fn bool_or_expr(node: &Node, cx: &Contexts, r: &mut Reader) -> bool {
+    match &node.value {
+        Value::Bool(b) => *b,
+        _ => {
+            let text = interpolate_node(node, cx, r);
+            text == "true"
+        }
+    }
+}
+
+pub(crate) fn minutes(node: &Node, r: &mut Reader) -> Option<Located<Duration>> {
+    let m = match node.value {
+        Value::Int(i) if i > 0 => i as f64,
+        Value::Float(f) if f > 0.0 => f,
+        _ => {
+            r.error(
+                node.span,
+                "`timeout-minutes` must be a positive number of minutes",
+            );
+            return None;
+        }
+    };
+    Some(r.located(Duration::from_secs_f64(m * 60.0), node.span))
+}
+
+fn defaults(node: &Node, cx: &Contexts, r: &mut Reader) -> Defaults {
+    let mut out = Defaults::default();
+    let Some(run) = r
+        .map(node, "`defaults`")
+        .and_then(|m| m.get("run"))
+        .and_then(|n| n.as_map())
+    else {
+        return out;
+    };
+    out.shell = run.get("shell").map(|n| interpolate_node(n, cx, r));
+    out.working_directory = run
+        .get("working-directory")
+        .map(|n| interpolate_node(n, cx, r));
+    out
+}
+
+/// How an `if:` maps to the model: evaluated for a passing and a failing
+/// run so far. `None`: never runs with what is known before the run.
+fn decide(node: &Node, cx: &Contexts, r: &mut Reader) -> Option<When> {
+    let text = match node.value {
+        Value::Bool(b) => return b.then_some(When::OnSuccess),
+        _ => node.scalar_text().unwrap_or_default(),
+    };
+    let mut ok = cx.clone();
+    ok.status = JobStatus::Success;
+    let mut failed = cx.clone();
+    failed.status = JobStatus::Failure;
+    let both = expr::condition(&text, &ok).and_then(|a| Ok((a, expr::condition(&text, &failed)?)));
+    match both {
+        Ok((true, true)) => Some(When::Always),
+        Ok((true, false)) => Some(When::OnSuccess),
+        Ok((false, true)) => Some(When::OnFailure),
+        Ok((false, false)) => None,
+        Err(e) => {
+            expression_error(node, &text, &e, r);
+            Some(When::OnSuccess)
+        }
+    }
+}
+
+/// A step's `if:` as a [`StepWhen`]; `None` drops the step.
+pub(crate) fn step_when(node: &Node, cx: &Contexts, r: &mut Reader) -> Option<StepWhen> {
+    match decide(node, cx, r)? {
+        When::Always => Some(StepWhen::Always),
+        When::OnFailure => Some(StepWhen::OnFailure),
+        _ => Some(StepWhen::OnSuccess),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_job(
+    id: &str,
+    span: crate::yaml::Span,
+    map: &crate::yaml::Mapping,
+    combo: &matrix::Combo,
+    cx: &Contexts,
+    workflow_env: &Env,
+    workflow_defaults: &Defaults,
+    project: &Path,
+    options: &LoadOptions,
+    r: &mut Reader,
+) -> Option<Job> {
+    // GitHub adds the matrix values to a name unless the name already
+    // uses an expression (typically `${{ matrix.os }}`).
+    let name = match map.get("name") {
+        Some(n) if n.as_str().is_some_and(|s| s.contains("${{")) => interpolate_node(n, cx, r),
+        Some(n) => matrix::job_name(&interpolate_node(n, cx, r), combo),
+        None => matrix::job_name(id, combo),
+    };
+
+    let mut job_env = workflow_env.clone();
+    job_env.set("GITHUB_JOB", id, None);
+    let mut jcx = cx.clone();
+    jcx.set("env", env_json(&job_env));
+    let (image, container_env) = job_image(id, map, &jcx, options, r);
+    job_env.overlay(&container_env);
+    if let Some(n) = map.get("env") {
+        let own = env(n, &jcx, r);
+        job_env.overlay(&own);
+    }
+    job_env.overlay(&options.env);
+    jcx.set("env", env_json(&job_env));
+    jcx.set("job", json!({"status": "success"}));
+
+    let when = match map.get("if") {
+        Some(n) => decide(n, &jcx, r).unwrap_or(When::Never),
+        None => When::OnSuccess,
+    };
+    let mut defaults = workflow_defaults.clone();
+    if let Some(n) = map.get("defaults") {
+        let own = self::defaults(n, &jcx, r);
+        defaults.shell = own.shell.or(defaults.shell);
+        defaults.working_directory = own.working_directory.or(defaults.working_directory);
+    }
+    let steps = match map.get("steps") {
+        Some(n) => steps::read(n, id, &defaults, &jcx, project, r),
+        None => {
+            r.error(span, format!("job `{id}` has no `steps`"))
+                .set_help("add `steps:` with at least one `- run: ...`");
+            return None;
+        }
+    };
+    let services = map
+        .get("services")
+        .map(|n| services(n, &jcx, r))
+        .unwrap_or_default();
+    let timeout = map.get("timeout-minutes").and_then(|n| minutes(n, r));
+    let allow_failure = map
+        .get("continue-on-error")
+        .map(|n| bool_or_expr(n, &jcx, r))
+        .unwrap_or(false);
+    Some(Job {
+        name,
+        template: id.to_string(),
+        loc: r.loc(span),
+        stage: None,
+        needs: Some(Vec::new()),
+        image,
+        env: job_env,
+        matrix: combo
+            .iter()
+            .map(|(k, v)| (k.clone(), expr::to_string(v)))
+            .collect(),
+        steps,
+        services,
+        artifacts: Vec::new(),
+        cache: None,
+        timeout,
+        retry: 0,
+        allow_failure,
+        when,
+        condition: None,
+        resources: Resources::default(),
+        security: Security::default(),
+    })
+}
+
+/// The job's image: `container` wins over `runs-on`.
+fn job_image(
+    id: &str,
+    map: &crate::yaml::Mapping,
+    cx: &Contexts,
+    options: &LoadOptions,
+    r: &mut Reader,
+) -> (Option<Located<String>>, Env) {
+    if let Some(c) = map.get("container") {
+        match &c.value {
+            Value::Map(m) => {
+                r.check_keys(
+                    m,
+                    &["image", "env", "options", "ports", "volumes", "credentials"],
+                    "`container`",
+                );
+                let image = m.get("image").map(|n| interpolate_node(n, cx, r));
+                let env = m.get("env").map(|n| env(n, cx, r)).unwrap_or_default();
+                if let Some((k, _)) = m.entry("options") {
+                    r.warning(k.span, "`container.options` is not applied by nestci");
+                }
+                if let Some(image) = image.filter(|i| !i.is_empty()) {
+                    return (Some(r.located(image, c.span)), env);
+                }
+            }
+            _ => {
+                let image = interpolate_node(c, cx, r);
+                if !image.is_empty() {
+                    return (Some(r.located(image, c.span)), Env::new());
+                }
+            }
+        }
+    }
+    let Some(runs_on) = map.get("runs-on") else {
+        r.error(
+            map.entries
+                .first()
+                .map_or(crate::yaml::Span::START, |(k, _)| k.span),
+            format!("job `{id}` has no `runs-on`"),
+        )
+        .set_help("add `runs-on: ubuntu-latest`");
+        return (None, Env::new());
+    };
+    let labels: Vec<String> = match &runs_on.value {
+        Value::Seq(items) => items.iter().map(|n| interpolate_node(n, cx, r)).collect(),
+        Value::Map(m) => m
+            .get("labels")
+            .map(|n| match &n.value {
+                Value::Seq(items) => items.iter().map(|i| interpolate_node(i, cx, r)).collect(),
+                _ => vec![interpolate_node(n, cx, r)],
+            })
+            .unwrap_or_default(),
+        _ => vec![interpolate_node(runs_on, cx, r)],
+    };
+    match platform::image_for(&labels, &options.platforms) {
+        Ok(image) => (Some(r.located(image, runs_on.span)), Env::new()),
+        Err(message) => {
+            r.error(runs_on.span, format!("job `{id}`: {message}"))
+                .set_help(format!(
+                    "map the label to an image with `--platform {}=IMAGE`",
+                    labels.first().map(String::as_str).unwrap_or("LABEL")
+                ));
+            (None, Env::new())
+        }
+    }
+}
+
+fn services(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Service> {
+    let Some(map) = r.map(node, "`services`") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in map.iter() {
+        let (image, env) = match &v.value {
+            Value::Map(m) => {
+                r.check_keys(
+                    m,
+                    &["image", "env", "ports", "options", "volumes", "credentials"],
+                    "a service",
+                );
+                (
+                    m.get("image").map(|n| interpolate_node(n, cx, r)),
+                    m.get("env").map(|n| env(n, cx, r)).unwrap_or_default(),
+                )
+            }
+            _ => (Some(interpolate_node(v, cx, r)), Env::new()),
+        };
+        match image.filter(|i| !i.is_empty()) {
+            Some(image) => out.push(Service {
+                image: r.located(image, v.span),
+                alias: k.name.clone(),
+                env,
+                command: None,
+                loc: r.loc(k.span),
+            }),
+            None => {
+                r.error(v.span, format!("service `{}` has no `image`", k.name));
+            }
+        }
+    }
+    out
+}
