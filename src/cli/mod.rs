@@ -80,9 +80,24 @@ pub struct DialectArgs {
     #[arg(long = "include-dir", value_name = "DIR")]
     pub include_dirs: Vec<PathBuf>,
     /// The event that starts the pipeline (GitLab's CI_PIPELINE_SOURCE,
-    /// default push).
+    /// GitHub's github.event_name; default push).
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
+    /// Map a GitHub `runs-on` label to an image, like act's -P (repeatable;
+    /// default: ubuntu-* labels run on the `host` image).
+    #[arg(long = "platform", value_name = "LABEL=IMAGE", value_parser = parse_platform)]
+    pub platforms: Vec<(String, String)>,
+}
+
+fn parse_platform(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((label, image)) if !label.is_empty() && !image.is_empty() => {
+            Ok((label.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not LABEL=IMAGE (e.g. ubuntu-latest=ubuntu:24.04)"
+        )),
+    }
 }
 
 impl DialectArgs {
@@ -90,6 +105,7 @@ impl DialectArgs {
         crate::dialect::LoadOptions {
             include_dirs: self.include_dirs.clone(),
             event: self.event.clone(),
+            platforms: self.platforms.clone(),
             ..Default::default()
         }
     }
