@@ -94,6 +94,7 @@ pub fn policy(args: &PolicyArgs, reporter: &Reporter) -> i32 {
 fn check(args: &CheckArgs, reporter: &Reporter) -> i32 {
     let loaded = match reporter.load(&FileArg {
         file: args.file.clone(),
+        dialect: Default::default(),
     }) {
         Ok(l) => l,
         Err(code) => return code,

@@ -38,9 +38,7 @@ use serde_json::{Value as Json, json};
 use super::LoadOptions;
 use super::reader::Reader;
 use crate::diag::Diagnostic;
-use crate::model::{
-    Dialect, Env, Job, Located, Need, Pipeline, Resources, Security, Service, StepWhen, When,
-};
+use crate::model::{Dialect, Env, Job, Located, Need, Pipeline, Service, StepWhen, When};
 use crate::yaml::{Node, Value};
 use expr::{Contexts, JobStatus};
 
@@ -550,30 +548,21 @@ fn read_job(
         .get("continue-on-error")
         .map(|n| bool_or_expr(n, &jcx, r))
         .unwrap_or(false);
-    Some(Job {
-        name,
-        template: id.to_string(),
-        loc: r.loc(span),
-        stage: None,
-        needs: Some(Vec::new()),
-        image,
-        env: job_env,
-        matrix: combo
-            .iter()
-            .map(|(k, v)| (k.clone(), expr::to_string(v)))
-            .collect(),
-        steps,
-        services,
-        artifacts: Vec::new(),
-        cache: None,
-        timeout,
-        retry: 0,
-        allow_failure,
-        when,
-        condition: None,
-        resources: Resources::default(),
-        security: Security::default(),
-    })
+    let mut job = Job::new(name, r.loc(span));
+    job.template = id.to_string();
+    job.needs = Some(Vec::new());
+    job.image = image;
+    job.env = job_env;
+    job.matrix = combo
+        .iter()
+        .map(|(k, v)| (k.clone(), expr::to_string(v)))
+        .collect();
+    job.steps = steps;
+    job.services = services;
+    job.timeout = timeout;
+    job.allow_failure = allow_failure;
+    job.when = when;
+    Some(job)
 }
 
 /// The job's image: `container` wins over `runs-on`.

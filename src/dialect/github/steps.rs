@@ -7,7 +7,7 @@ use std::path::Path;
 use super::super::reader::Reader;
 use super::expr::Contexts;
 use super::{Defaults, interpolate_node, step_when};
-use crate::model::{Env, Located, Step, StepWhen};
+use crate::model::{Located, Step, StepWhen};
 use crate::yaml::Node;
 
 const STEP_KEYS: &[&str] = &[
@@ -125,18 +125,15 @@ pub fn read(
                     .map(|n| interpolate_node(n, cx, r))
                     .or_else(|| defaults.working_directory.clone())
                     .map(|w| Located::new(w, r.loc(item.span)));
-                vec![Step {
-                    name: name.clone().unwrap_or_else(|| first_line(&script)),
-                    run: script,
-                    shell,
-                    image: None,
-                    env: Env::new(),
-                    workdir,
-                    timeout: None,
-                    continue_on_error: false,
-                    when,
-                    loc: r.loc(item.span),
-                }]
+                let mut step = Step::new(
+                    name.clone().unwrap_or_else(|| first_line(&script)),
+                    script,
+                    r.loc(item.span),
+                );
+                step.shell = shell;
+                step.workdir = workdir;
+                step.when = when;
+                vec![step]
             }
             (None, Some(uses)) => {
                 let Some(target) = r.nonempty_string(uses, "`uses`") else {
@@ -218,34 +215,20 @@ fn uses_step(
             }
             None => args,
         };
-        return Some(vec![Step {
-            name: format!("docker://{image}"),
-            run,
-            shell: vec!["sh".into(), "-c".into()],
-            image: Some(Located::new(image.to_string(), r.loc(uses.span))),
-            env: Env::new(),
-            workdir: None,
-            timeout: None,
-            continue_on_error: false,
-            when: StepWhen::OnSuccess,
-            loc: r.loc(uses.span),
-        }]);
+        let mut step = Step::new(format!("docker://{image}"), run, r.loc(uses.span));
+        step.shell = vec!["sh".into(), "-c".into()];
+        step.image = Some(Located::new(image.to_string(), r.loc(uses.span)));
+        return Some(vec![step]);
     }
     let bare = target.split('@').next().unwrap_or(target);
     if bare.eq_ignore_ascii_case("actions/checkout") {
-        return Some(vec![Step {
-            name: format!("{target} (no-op)"),
-            run: "echo 'nestci: actions/checkout is a no-op: /workspace already is the checkout'"
-                .into(),
-            shell: vec!["sh".into(), "-c".into()],
-            image: None,
-            env: Env::new(),
-            workdir: None,
-            timeout: None,
-            continue_on_error: false,
-            when: StepWhen::OnSuccess,
-            loc: r.loc(uses.span),
-        }]);
+        let mut step = Step::new(
+            format!("{target} (no-op)"),
+            "echo 'nestci: actions/checkout is a no-op: /workspace already is the checkout'",
+            r.loc(uses.span),
+        );
+        step.shell = vec!["sh".into(), "-c".into()];
+        return Some(vec![step]);
     }
     if target.starts_with("./") {
         return local_action(target, with, label, job, uses, cx, project, r);

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use super::super::native::default_shell;
 use super::super::reader::{Reader, is_env_name};
 use super::rules::{self, Rule};
 use super::variables::{self, Var};
@@ -319,18 +318,9 @@ pub fn parse(
 }
 
 fn step(name: &str, run: String, loc: Loc, when: StepWhen) -> Step {
-    Step {
-        name: name.to_string(),
-        run,
-        shell: default_shell(),
-        image: None,
-        env: Env::new(),
-        workdir: None,
-        timeout: None,
-        continue_on_error: false,
-        when,
-        loc,
-    }
+    let mut s = Step::new(name, run, loc);
+    s.when = when;
+    s
 }
 
 fn inherit(map: &Mapping, key: &str, r: &mut Reader) -> Inherit {

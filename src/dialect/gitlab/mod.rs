@@ -39,7 +39,7 @@ use std::sync::Arc;
 use super::LoadOptions;
 use super::reader::Reader;
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::model::{Dialect, Env, Job, Loc, Located, Need, Pipeline, Resources, Security, When};
+use crate::model::{Dialect, Env, Job, Loc, Located, Need, Pipeline, When};
 use crate::yaml::{Mapping, Node, Span};
 use job::{NeedSpec, Parallel, Template};
 
@@ -612,27 +612,22 @@ fn build_job(
         c.key = variables::expand(&c.key, &lookup);
         c
     });
-    Job {
-        name,
-        template: t.name.clone(),
-        loc: t.loc.clone(),
-        stage: Some(t.stage.value.clone()),
-        needs: None,
-        image,
-        matrix: combo,
-        steps: t.steps.clone(),
-        services,
-        artifacts: t.artifacts.clone(),
-        cache,
-        timeout: t.timeout.clone(),
-        retry: t.retry,
-        allow_failure,
-        when,
-        condition,
-        resources: Resources::default(),
-        security: Security::default(),
-        env,
-    }
+    let mut job = Job::new(name, t.loc.clone());
+    job.template = t.name.clone();
+    job.stage = Some(t.stage.value.clone());
+    job.image = image;
+    job.matrix = combo;
+    job.steps = t.steps.clone();
+    job.services = services;
+    job.artifacts = t.artifacts.clone();
+    job.cache = cache;
+    job.timeout = t.timeout.clone();
+    job.retry = t.retry;
+    job.allow_failure = allow_failure;
+    job.when = when;
+    job.condition = condition;
+    job.env = env;
+    job
 }
 
 /// Diagnostics located in an included file cannot be shown with the main
