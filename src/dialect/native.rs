@@ -79,6 +79,8 @@ const SECURITY_KEYS: &[&str] = &[
     "userns",
     "seccomp",
     "apparmor",
+    "selinux",
+    "systempaths",
     "no_new_privs",
     "devices",
     "volumes",
@@ -729,6 +731,22 @@ fn parse_security(node: &Node, r: &mut Reader) -> Security {
             r.choice(
                 n,
                 "`apparmor` mode",
+                AppArmorMode::NAMES,
+                AppArmorMode::parse,
+            )
+        }),
+        selinux: map.get("selinux").and_then(|n| {
+            r.choice(
+                n,
+                "`selinux` mode",
+                AppArmorMode::NAMES,
+                AppArmorMode::parse,
+            )
+        }),
+        systempaths: map.get("systempaths").and_then(|n| {
+            r.choice(
+                n,
+                "`systempaths` mode",
                 AppArmorMode::NAMES,
                 AppArmorMode::parse,
             )

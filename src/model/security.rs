@@ -19,6 +19,11 @@ pub struct Security {
     pub userns: Option<Located<NamespaceMode>>,
     pub seccomp: Option<Located<SeccompMode>>,
     pub apparmor: Option<Located<AppArmorMode>>,
+    /// SELinux labelling (`unconfined` is Docker's `label=disable`).
+    pub selinux: Option<Located<AppArmorMode>>,
+    /// `unconfined` leaves /proc and /sys unmasked and writable (Docker's
+    /// `systempaths=unconfined`), as nested runtimes sometimes ask.
+    pub systempaths: Option<Located<AppArmorMode>>,
     pub no_new_privs: Option<Located<bool>>,
     pub devices: Vec<Located<String>>,
     pub volumes: Vec<Located<Volume>>,
@@ -90,6 +95,8 @@ impl SeccompMode {
     }
 }
 
+/// A confinement that is on by default and can be switched off: AppArmor,
+/// SELinux labels, the masking of /proc and /sys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppArmorMode {
     Default,

@@ -26,13 +26,17 @@ impl Rule for AppArmorUnconfined {
     }
 
     fn check(&self, job: &Job, _cx: &Context, out: &mut Vec<Hit>) {
-        if let Some(a) = job
-            .security
-            .apparmor
-            .as_ref()
-            .filter(|a| a.value == AppArmorMode::Unconfined)
-        {
-            out.push(Hit::new(&a.loc, "the job runs without an AppArmor profile"));
+        let sec = &job.security;
+        for (setting, what) in [
+            (&sec.apparmor, "the job runs without an AppArmor profile"),
+            (&sec.selinux, "the job runs without SELinux labels"),
+        ] {
+            if let Some(a) = setting
+                .as_ref()
+                .filter(|a| a.value == AppArmorMode::Unconfined)
+            {
+                out.push(Hit::new(&a.loc, what));
+            }
         }
     }
 }

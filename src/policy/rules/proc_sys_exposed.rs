@@ -1,6 +1,7 @@
 //! NCI010: the host's /proc or /sys exposed without masking.
 
 use super::prelude::*;
+use crate::model::AppArmorMode;
 
 pub struct ProcSysExposed;
 
@@ -25,6 +26,22 @@ impl Rule for ProcSysExposed {
     }
 
     fn check(&self, job: &Job, cx: &Context, out: &mut Vec<Hit>) {
+        if let Some(s) = job
+            .security
+            .systempaths
+            .as_ref()
+            .filter(|s| s.value == AppArmorMode::Unconfined)
+        {
+            // The container's own /proc and /sys, but without the masks
+            // over kcore, sysrq-trigger, /proc/sys, ...: writable kernel
+            // knobs. Inside a user namespace most of them refuse writes.
+            let hit = Hit::new(&s.loc, "`systempaths: unconfined` unmasks /proc and /sys");
+            out.push(if cx.root_is_mapped(job) {
+                hit.note(USERNS_WHY)
+            } else {
+                hit
+            });
+        }
         for v in &job.security.volumes {
             let host = normalize_path(&v.value.host);
             if !(is_under(&host, "/proc") || is_under(&host, "/sys")) {
