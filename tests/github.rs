@@ -108,20 +108,47 @@ fn matrix_needs_images_and_conditions() {
         Some(true)
     );
 
-    assert_eq!(job("pr-only").when, When::Never, "not a pull_request");
+    // A false `if:` keeps the job out with the real reason, not `when: never`.
+    let pr_only = job("pr-only");
+    assert_eq!(pr_only.when, When::OnSuccess);
+    let skipped = pr_only.skipped.as_ref().map(|s| s.reason.as_str());
+    assert_eq!(
+        skipped,
+        Some(
+            "its `if: github.event_name == 'pull_request'` is false for event `push` on branch `main`"
+        )
+    );
+    assert_eq!(
+        pr_only.skipped.as_ref().map(|s| s.loc.to_string()),
+        Some("tests/github/ci.yml:78:9".to_string())
+    );
 }
 
 #[test]
 fn the_event_and_branch_change_the_jobs() {
     let pr = load("tests/github/ci.yml", "pull_request", "feature");
+    let skipped = |name: &str| {
+        pr.pipeline
+            .job(name)
+            .map(|j| j.skipped.as_ref().map(|s| s.reason.clone()))
+    };
+    assert_eq!(skipped("pr-only"), Some(None));
     assert_eq!(
-        pr.pipeline.job("pr-only").map(|j| j.when),
-        Some(When::OnSuccess)
+        skipped("release"),
+        Some(Some(
+            "its `if: github.event_name == 'push' && github.ref == 'refs/heads/main'` \
+             is false for event `pull_request` on branch `feature`"
+                .to_string()
+        ))
     );
-    assert_eq!(
-        pr.pipeline.job("release").map(|j| j.when),
-        Some(When::Never)
-    );
+    // The planner leaves it out with that reason.
+    let plan = match nestci::plan::build(&pr.pipeline, &Default::default()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e:#?}"),
+    };
+    let left: Vec<&str> = plan.left_out.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(left, ["release"]);
+    assert!(plan.left_out[0].reason.contains("for event `pull_request`"));
 }
 
 #[test]

@@ -44,11 +44,14 @@ pub fn list(args: &FileArg, reporter: &Reporter) -> i32 {
             ]
         })
         .collect();
-    let text = format!(
+    let mut text = format!(
         "{}\n\n{}",
         table(&["JOB", "STAGE", "NEEDS", "IMAGE"], &rows),
         plan.render_dag()
     );
+    if let Some(section) = plan.render_left_out() {
+        text = format!("{}\n\n{section}", text.trim_end());
+    }
     super::print(&text)
 }
 

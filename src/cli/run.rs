@@ -225,5 +225,8 @@ fn dry_run(pipeline: &Pipeline, plan: &Plan) -> String {
             }
         }
     }
+    if let Some(section) = plan.render_left_out() {
+        let _ = write!(out, "\n{section}");
+    }
     out
 }

@@ -94,8 +94,29 @@ pub struct Job {
     pub when: When,
     /// The `if:` condition as written; the planner evaluates it.
     pub condition: Option<Located<String>>,
+    /// Set when the dialect already decided, with what is known before the
+    /// run, that this job does not run — a GitHub `if:` that is false for
+    /// the chosen event, or a job that needs such a job. The planner leaves
+    /// the job out and gives this reason, rather than the misleading
+    /// "it has `when: never`". `None` for almost every job.
+    pub skipped: Option<Skipped>,
     pub resources: Resources,
     pub security: Security,
+}
+
+/// Why a job is left out of every run with the current options, decided by
+/// its dialect at load time (see [`Job::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Completes "`deploy` is not in this run: ...", e.g.
+    /// "`if: github.event_name == 'push'` is false for event `pull_request`".
+    pub reason: String,
+    /// What the user can do so that the job runs, e.g. "choose the event
+    /// with `--event push`".
+    pub help: String,
+    /// The key that decided it (the `if:`, or the `needs` entry naming a
+    /// skipped job).
+    pub loc: Loc,
 }
 
 impl Job {
@@ -121,6 +142,7 @@ impl Job {
             allow_failure: false,
             when: When::OnSuccess,
             condition: None,
+            skipped: None,
             resources: Resources::default(),
             security: Security::default(),
         }

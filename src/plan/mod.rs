@@ -7,8 +7,10 @@
 //!    `needs`, or the jobs of earlier stages — into indices, and reject
 //!    duplicate names, needs of unknown jobs and cycles. These errors are
 //!    about the file, so they are reported whatever is selected.
-//! 2. **Conditions**: drop the jobs that must not run — `when: never`,
-//!    `when: manual` unless named with `--job`, and jobs whose `if:`
+//! 2. **Conditions**: drop the jobs that must not run — jobs their dialect
+//!    already [skipped](crate::model::Job::skipped) (with the dialect's
+//!    reason), `when: never`, `when: manual` unless named with `--job`,
+//!    and jobs whose `if:`
 //!    ([`condition`]) is false with the job's env and the `--env`
 //!    overrides.
 //! 3. **Selection**: with `--job NAME`, keep the named jobs (a matrix
@@ -41,7 +43,7 @@ mod tests;
 use std::collections::HashMap;
 
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::model::{Env, Job, Pipeline, When};
+use crate::model::{Env, Job, Pipeline, Skipped, When};
 
 use condition::{Condition, ConditionError};
 use graph::Edge;
@@ -61,6 +63,18 @@ pub struct PlanOptions {
 pub struct Plan {
     /// The jobs to run, in file order.
     pub jobs: Vec<PlannedJob>,
+    /// The jobs of the pipeline that this run leaves out although no
+    /// `--job` selection excluded them, with the reason, in file order:
+    /// what `nestci list` and `run --dry-run` show under "not in this run".
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A job the plan leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub name: String,
+    /// Completes "`name` is not in this run: ...".
+    pub reason: String,
 }
 
 /// One job in the plan.
@@ -79,6 +93,8 @@ pub struct PlannedJob {
 /// Why a job of the pipeline is not in this run.
 #[derive(Debug, Clone)]
 enum Dropped {
+    /// The dialect decided at load time ([`Job::skipped`]).
+    Skipped(Skipped),
     Never,
     Manual,
     /// Its `if:` was false; the text of the condition.
@@ -89,6 +105,7 @@ impl Dropped {
     /// "it has `when: never`", completing "`x` is not in this run: ...".
     fn reason(&self) -> String {
         match self {
+            Dropped::Skipped(s) => s.reason.clone(),
             Dropped::Never => "it has `when: never`".into(),
             Dropped::Manual => "it is manual (`when: manual`) and was not selected".into(),
             Dropped::Condition(c) => format!("its condition `if: {c}` is false"),
@@ -98,6 +115,7 @@ impl Dropped {
     /// What to do so that `job` is in the run after all.
     fn remedy(&self, job: &str) -> String {
         match self {
+            Dropped::Skipped(s) => s.help.clone(),
             Dropped::Never => format!("remove `when: never` from `{job}`"),
             Dropped::Manual => format!("select it too with `--job {}`", shell_word(job)),
             Dropped::Condition(_) => {
@@ -188,8 +206,21 @@ pub fn build(p: &Pipeline, opts: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> 
             selected: opts.select.is_empty() || named.explicit[i],
         });
     }
+    // Without `--job`, every job not kept was dropped; with it, only the
+    // dropped jobs that were named are worth telling about.
+    let left_out = dropped
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !keep[*i] && (opts.select.is_empty() || named.explicit[*i]))
+        .filter_map(|(i, why)| {
+            Some(LeftOut {
+                name: p.jobs[i].name.clone(),
+                reason: why.as_ref()?.reason(),
+            })
+        })
+        .collect();
     if errors.is_empty() {
-        Ok(Plan { jobs })
+        Ok(Plan { jobs, left_out })
     } else {
         Err(errors)
     }
@@ -273,6 +304,9 @@ fn evaluate_conditions(
         .iter()
         .enumerate()
         .map(|(i, job)| {
+            if let Some(s) = &job.skipped {
+                return Some(Dropped::Skipped(s.clone()));
+            }
             match job.when {
                 When::Never => return Some(Dropped::Never),
                 When::Manual if !explicit[i] => return Some(Dropped::Manual),
@@ -451,5 +485,30 @@ impl Plan {
     /// what it waits for. See [`render`] for the format.
     pub fn render_dag(&self) -> String {
         render::render(self)
+    }
+
+    /// The jobs this run leaves out and why, one per line, or `None` when
+    /// every job runs:
+    ///
+    /// ```text
+    /// not in this run:
+    ///   deploy  its `if: github.event_name == 'push'` is false for event `pull_request`
+    /// ```
+    pub fn render_left_out(&self) -> Option<String> {
+        use std::fmt::Write;
+        if self.left_out.is_empty() {
+            return None;
+        }
+        let width = self
+            .left_out
+            .iter()
+            .map(|l| l.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::from("not in this run:\n");
+        for l in &self.left_out {
+            let _ = writeln!(out, "  {:<width$}  {}", l.name, l.reason);
+        }
+        Some(out)
     }
 }

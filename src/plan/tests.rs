@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
-use crate::model::{Dialect, Loc, Located, Need};
+use crate::model::{Dialect, Loc, Located, Need, Skipped};
 use crate::yaml::Span;
 
 fn file() -> Arc<PathBuf> {
@@ -408,6 +408,65 @@ fn never_jobs_are_dropped() {
     }
     let p = pipeline(&[], vec![never, optional]);
     assert_eq!(names(&plan(&p)), ["b"]);
+}
+
+/// A job its dialect skipped at load time is left out with the dialect's
+/// reason and help, everywhere the planner explains a dropped job.
+#[test]
+fn skipped_jobs_are_left_out_with_the_dialects_reason() {
+    let skipped = Job {
+        skipped: Some(Skipped {
+            reason: "its `if: false` is false".into(),
+            help: "choose the event with `--event NAME`".into(),
+            loc: at(2, 9),
+        }),
+        ..job("deploy", 1)
+    };
+    let p = pipeline(&[], vec![job("build", 5), skipped.clone()]);
+    let planned = plan(&p);
+    assert_eq!(names(&planned), ["build"]);
+    assert_eq!(
+        planned.left_out,
+        [LeftOut {
+            name: "deploy".into(),
+            reason: "its `if: false` is false".into()
+        }]
+    );
+    let shown = planned.render_left_out().unwrap_or_default();
+    assert_eq!(
+        shown,
+        "not in this run:\n  deploy  its `if: false` is false\n"
+    );
+
+    let p = pipeline(
+        &[],
+        vec![skipped.clone(), needing("notify", 3, &["deploy"])],
+    );
+    let errs = errors(&p, &PlanOptions::default());
+    assert_eq!(
+        errs[0].message,
+        "job `notify` needs `deploy`, which is not in this run: its `if: false` is false"
+    );
+    assert!(!errs[0].message.contains("when: never"));
+    assert_eq!(
+        errs[0].help.as_deref(),
+        Some("choose the event with `--event NAME`, or mark this need `optional: true`")
+    );
+
+    let p = pipeline(&[], vec![skipped]);
+    let errs = errors(&p, &select(&["deploy"]));
+    assert_eq!(
+        errs[0].message,
+        "`--job deploy` selects `deploy`, which cannot run: its `if: false` is false"
+    );
+}
+
+#[test]
+fn selected_jobs_are_not_listed_as_left_out() {
+    let p = pipeline(&[], vec![job("a", 1), job("b", 2)]);
+    let planned = plan_with(&p, &select(&["a"]));
+    assert!(planned.left_out.is_empty(), "{:?}", planned.left_out);
+    assert_eq!(planned.render_left_out(), None);
 }
 
 #[test]

@@ -24,11 +24,13 @@
 
 pub mod expr;
 mod matrix;
+mod notes;
 mod platform;
 mod steps;
 
 pub use platform::image_for;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,9 +40,13 @@ use serde_json::{Value as Json, json};
 use super::LoadOptions;
 use super::reader::Reader;
 use crate::diag::Diagnostic;
-use crate::model::{Dialect, Env, Job, Located, Need, Pipeline, Service, StepWhen, When};
+use crate::model::{Dialect, Env, Job, Located, Need, Pipeline, Service, Skipped, StepWhen, When};
 use crate::yaml::{Node, Value};
 use expr::{Contexts, JobStatus};
+use notes::Notes;
+
+const CONTAINER_KEYS: &[&str] = &["image", "env", "options", "ports", "volumes", "credentials"];
+const SERVICE_KEYS: &[&str] = &["image", "env", "ports", "options", "volumes", "credentials"];
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -85,11 +91,13 @@ pub struct Defaults {
 pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipeline> {
     let top = r.map(root, "a GitHub workflow")?;
     r.check_keys(top, TOP_KEYS, "a workflow");
+    let mut notes = Notes::default();
+    notes.note_keys(r, top, "", notes::TOP);
     let file = Arc::clone(&r.file);
     let project = project_dir(&file);
     let event = options.event.clone().unwrap_or_else(|| "push".into());
     match top.entry("on") {
-        Some((_, on)) => check_event(on, &event, r),
+        Some((_, on)) => check_event(on, &event, &mut notes, r),
         None => {
             r.error(root.span, "the workflow has no `on`")
                 .set_help("add the events that start it, e.g. `on: [push, pull_request]`");
@@ -137,6 +145,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
             continue;
         };
         r.check_keys(map, JOB_KEYS, &format!("job `{}`", key.name));
+        note_unapplied(&key.name, map, &mut notes, r);
         if let Some((k, _)) = map.entry("uses") {
             r.warning(
                 k.span,
@@ -154,6 +163,13 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
                     &["matrix", "fail-fast", "max-parallel"],
                     "`strategy`",
                 );
+                // `fail-fast: false` is what nestci does anyway.
+                let literal_false =
+                    |k: &str| matches!(strategy.get(k).map(|n| &n.value), Some(Value::Bool(false)));
+                if !literal_false("fail-fast") {
+                    notes.note_keys(r, strategy, "strategy", &["fail-fast"]);
+                }
+                notes.note_keys(r, strategy, "strategy", &["max-parallel"]);
                 strategy
                     .get("matrix")
                     .map(|m| matrix::expand(m, r))
@@ -233,6 +249,8 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "workflow".into())
         });
+    skip_dependants(&mut jobs);
+    dedupe(r);
     Some(Pipeline {
         name,
         dialect: Dialect::GitHub,
@@ -240,6 +258,51 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         stages: Vec::new(),
         jobs,
     })
+}
+
+/// Matrix variants are read one by one from the same YAML: a mistake in a
+/// matrix job's steps would be reported once per variant. Keep the first
+/// of identical diagnostics.
+fn dedupe(r: &mut Reader) {
+    let mut seen = std::collections::HashSet::new();
+    r.diagnostics
+        .retain(|d| seen.insert((d.loc.clone(), d.message.clone(), d.is_error())));
+}
+
+/// Check the keys of a job's `container` and `services` once per job (not
+/// once per matrix variant) and note every accepted key nestci does not
+/// apply. `with` and `secrets` belong to jobs that call a reusable
+/// workflow; elsewhere GitHub refuses them, and so does nestci.
+fn note_unapplied(id: &str, map: &crate::yaml::Mapping, notes: &mut Notes, r: &mut Reader) {
+    notes.note_keys(r, map, "job", notes::JOB);
+    if map.get("uses").is_none() {
+        for (k, _) in map
+            .iter()
+            .filter(|(k, _)| k.name == "with" || k.name == "secrets")
+        {
+            r.error(
+                k.span,
+                format!("job `{id}` has `{}` but does not call a reusable workflow", k.name),
+            )
+            .set_label("only with `uses`")
+            .set_help(format!(
+                "`{}` passes values to the workflow named by `jobs.{id}.uses`; for steps, put `with` on the step that `uses` an action",
+                k.name
+            ));
+        }
+    }
+    if let Some(c) = map.get("container").and_then(Node::as_map) {
+        r.check_keys(c, CONTAINER_KEYS, "`container`");
+        notes.note_keys(r, c, "container", notes::CONTAINER);
+    }
+    if let Some(services) = map.get("services").and_then(Node::as_map) {
+        for (name, service) in services.iter() {
+            if let Some(m) = service.as_map() {
+                r.check_keys(m, SERVICE_KEYS, &format!("service `{}`", name.name));
+                notes.note_keys(r, m, "services", notes::SERVICE);
+            }
+        }
+    }
 }
 
 /// The repository root: the workflow lives in `<root>/.github/workflows/`.
@@ -255,7 +318,17 @@ fn project_dir(file: &Path) -> PathBuf {
     }
 }
 
-fn check_event(on: &Node, event: &str, r: &mut Reader) {
+fn check_event(on: &Node, event: &str, notes: &mut Notes, r: &mut Reader) {
+    // The chosen event's filters: `inputs` of `workflow_dispatch` and
+    // `workflow_call` are applied (their defaults), the rest is not.
+    if let Some(filter) = on
+        .as_map()
+        .and_then(|m| m.get(event))
+        .and_then(Node::as_map)
+        .and_then(|m| m.iter().find(|(k, _)| k.name != "inputs"))
+    {
+        notes.note(r, "on.filters", filter.0.span);
+    }
     let events: Vec<String> = match &on.value {
         Value::Str(s) => vec![s.clone()],
         Value::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
@@ -439,13 +512,14 @@ pub(crate) fn minutes(node: &Node, r: &mut Reader) -> Option<Located<Duration>> 
 
 fn defaults(node: &Node, cx: &Contexts, r: &mut Reader) -> Defaults {
     let mut out = Defaults::default();
-    let Some(run) = r
-        .map(node, "`defaults`")
-        .and_then(|m| m.get("run"))
-        .and_then(|n| n.as_map())
-    else {
+    let Some(map) = r.map(node, "`defaults`") else {
         return out;
     };
+    r.check_keys(map, &["run"], "`defaults`");
+    let Some(run) = map.get("run").and_then(|n| r.map(n, "`defaults.run`")) else {
+        return out;
+    };
+    r.check_keys(run, &["shell", "working-directory"], "`defaults.run`");
     out.shell = run.get("shell").map(|n| interpolate_node(n, cx, r));
     out.working_directory = run
         .get("working-directory")
@@ -521,9 +595,12 @@ fn read_job(
     jcx.set("env", env_json(&job_env));
     jcx.set("job", json!({"status": "success"}));
 
-    let when = match map.get("if") {
-        Some(n) => decide(n, &jcx, r).unwrap_or(When::Never),
-        None => When::OnSuccess,
+    let (when, skipped) = match map.get("if") {
+        Some(n) => match decide(n, &jcx, r) {
+            Some(when) => (when, None),
+            None => (When::OnSuccess, Some(false_condition(n, &jcx, r))),
+        },
+        None => (When::OnSuccess, None),
     };
     let mut defaults = workflow_defaults.clone();
     if let Some(n) = map.get("defaults") {
@@ -562,7 +639,83 @@ fn read_job(
     job.timeout = timeout;
     job.allow_failure = allow_failure;
     job.when = when;
+    job.skipped = skipped;
     Some(job)
+}
+
+/// The [`Skipped`] of a job whose `if:` is false before the run: the
+/// condition as written, and the event and branch it was evaluated for.
+fn false_condition(node: &Node, cx: &Contexts, r: &Reader) -> Skipped {
+    let written = node.scalar_text().unwrap_or_default();
+    let github = cx.values.get("github");
+    let field = |name: &str| {
+        github
+            .and_then(|g| g.get(name))
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (event, branch) = (field("event_name"), field("ref_name"));
+    let on_branch = if branch.is_empty() {
+        String::new()
+    } else {
+        format!(" on branch `{branch}`")
+    };
+    Skipped {
+        reason: format!(
+            "its `if: {}` is false for event `{event}`{on_branch}",
+            expr::condition_text(&written)
+        ),
+        help: "the condition is decided before the run: choose the event with `--event NAME` \
+               and the branch with `--env GITHUB_REF_NAME=BRANCH`"
+            .into(),
+        loc: r.loc(node.span),
+    }
+}
+
+/// GitHub skips a job when a job it needs was skipped, unless its `if:`
+/// makes it run whatever happened (`always()`); such a job waits for the
+/// skipped one only if it is in the run (an optional need). Applied until
+/// nothing changes, so a skip travels down a whole `needs` chain.
+fn skip_dependants(jobs: &mut [Job]) {
+    loop {
+        let skipped: HashMap<String, Skipped> = jobs
+            .iter()
+            .filter_map(|j| Some((j.name.clone(), j.skipped.clone()?)))
+            .collect();
+        if skipped.is_empty() {
+            return;
+        }
+        let mut changed = false;
+        for job in jobs.iter_mut().filter(|j| j.skipped.is_none()) {
+            let always = job.when == When::Always;
+            let mut first = None;
+            for need in job.needs.iter_mut().flatten() {
+                let Some(why) = skipped.get(&need.job) else {
+                    continue;
+                };
+                if always {
+                    need.optional = true;
+                } else if first.is_none() {
+                    first = Some(Skipped {
+                        reason: format!(
+                            "it needs `{}`, which is skipped: {}",
+                            need.job, why.reason
+                        ),
+                        help: why.help.clone(),
+                        loc: need.loc.clone(),
+                    });
+                }
+            }
+            if first.is_some() {
+                job.skipped = first;
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
 }
 
 /// The job's image: `container` wins over `runs-on`.
@@ -576,16 +729,8 @@ fn job_image(
     if let Some(c) = map.get("container") {
         match &c.value {
             Value::Map(m) => {
-                r.check_keys(
-                    m,
-                    &["image", "env", "options", "ports", "volumes", "credentials"],
-                    "`container`",
-                );
                 let image = m.get("image").map(|n| interpolate_node(n, cx, r));
                 let env = m.get("env").map(|n| env(n, cx, r)).unwrap_or_default();
-                if let Some((k, _)) = m.entry("options") {
-                    r.warning(k.span, "`container.options` is not applied by nestci");
-                }
                 if let Some(image) = image.filter(|i| !i.is_empty()) {
                     return (Some(r.located(image, c.span)), env);
                 }
@@ -639,17 +784,10 @@ fn services(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Service> {
     let mut out = Vec::new();
     for (k, v) in map.iter() {
         let (image, env) = match &v.value {
-            Value::Map(m) => {
-                r.check_keys(
-                    m,
-                    &["image", "env", "ports", "options", "volumes", "credentials"],
-                    "a service",
-                );
-                (
-                    m.get("image").map(|n| interpolate_node(n, cx, r)),
-                    m.get("env").map(|n| env(n, cx, r)).unwrap_or_default(),
-                )
-            }
+            Value::Map(m) => (
+                m.get("image").map(|n| interpolate_node(n, cx, r)),
+                m.get("env").map(|n| env(n, cx, r)).unwrap_or_default(),
+            ),
             _ => (Some(interpolate_node(v, cx, r)), Env::new()),
         };
         match image.filter(|i| !i.is_empty()) {
