@@ -133,3 +133,68 @@ fn discovery_prefers_pipelines_ci_yml() {
         text(&out.stdout)
     );
 }
+
+/// The GitHub example lives in `pipelines/github/`, outside both
+/// `.github/workflows/` (which would change discovery for this repository)
+/// and the top level of `pipelines/` (which the examples test reads).
+#[test]
+fn the_github_example_validates_and_shows_skipped_jobs_with_their_reason() {
+    let f = "pipelines/github/hello.yml";
+    let v = nestci(&["validate", f]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));
+    assert!(
+        text(&v.stdout).contains("pipeline `Hello (GitHub Actions)` (github), 3 jobs"),
+        "{}",
+        text(&v.stdout)
+    );
+    assert!(v.stderr.is_empty(), "no warnings: {}", text(&v.stderr));
+    assert!(
+        !example_pipelines()
+            .iter()
+            .any(|p| p.starts_with("pipelines/github")),
+        "the examples test reads only top-level files"
+    );
+
+    let d = nestci(&["run", f, "--dry-run", "--event", "pull_request"]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d.stderr));
+    let out = text(&d.stdout);
+    assert!(
+        out.contains("echo \"$GREETING from pull_request on Linux\""),
+        "{out}"
+    );
+
+    // A false `if:` is reported with its condition, not as `when: never`.
+    let l = nestci(&[
+        "list",
+        "tests/github/needs-chain.yml",
+        "--event",
+        "pull_request",
+    ]);
+    assert_eq!(l.status.code(), Some(0), "{}", text(&l.stderr));
+    let out = text(&l.stdout);
+    assert!(
+        out.contains("not in this run:\n  publish   its `if: github.event_name == 'push'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  announce  it needs `publish`, which is skipped"),
+        "{out}"
+    );
+    assert!(!out.contains("when: never"), "{out}");
+    let sel = nestci(&[
+        "run",
+        "tests/github/needs-chain.yml",
+        "--dry-run",
+        "--event",
+        "pull_request",
+        "--job",
+        "publish",
+    ]);
+    assert_eq!(sel.status.code(), Some(2));
+    let err = text(&sel.stderr);
+    assert!(
+        err.contains("`--job publish` selects `publish`, which cannot run: its `if:"),
+        "{err}"
+    );
+    assert!(err.contains("needs-chain.yml:28:9"), "{err}");
+}

@@ -1,9 +1,26 @@
 //! The GitHub Actions dialect: the job graph a workflow becomes.
+//!
+//! The corpus in `tests/github/`: each `<name>.yml` is loaded on branch
+//! `main` at a fixed commit, for the event its first line names
+//! (`# event: pull_request`; default `push`), with `ubuntu-22.04` mapped
+//! to `ubuntu:22.04`. The resulting job graph — names, needs, when, why a
+//! job is skipped, images, services, steps with their shell, directory,
+//! image and condition, the env the file sets, and the warnings — is
+//! compared with `<name>.expected`; the plan's "not in this run" section
+//! is part of it. Workflows with mistakes live in `tests/github-broken/`,
+//! with the exact diagnostics in `<name>.stderr`.
+//!
+//! Regenerate after an intended change with
+//! `NESTCI_BLESS=1 cargo test --test github` and review the diff.
 
-use std::path::Path;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use nestci::dialect::{self, LoadOptions, Loaded};
-use nestci::model::{StepWhen, When};
+use nestci::model::{Step, StepWhen, When};
+use nestci::plan::{self, PlanOptions};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn load(path: &str, event: &str, branch: &str) -> Loaded {
     let mut options = LoadOptions {
@@ -167,4 +184,224 @@ fn unsupported_steps_are_refused_naming_the_step() {
         text.contains("remote-action.yml:14:12: error: job `mac` needs `biuld`"),
         "{text}"
     );
+}
+
+/// The options of a corpus file: its `# event:` line, branch `main`, a
+/// fixed commit.
+fn corpus_options(path: &Path) -> LoadOptions {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let event = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# event:"))
+        .map_or("push", str::trim)
+        .to_string();
+    let mut options = LoadOptions {
+        event: Some(event),
+        platforms: vec![("ubuntu-22.04".into(), "ubuntu:22.04".into())],
+        ..Default::default()
+    };
+    options.env.set("GITHUB_REF_NAME", "main", None);
+    options.env.set("GITHUB_SHA", SHA, None);
+    options
+}
+
+fn step_line(step: &Step) -> String {
+    let mut flags = Vec::new();
+    match step.when {
+        StepWhen::OnSuccess => {}
+        StepWhen::OnFailure => flags.push("on failure".to_string()),
+        StepWhen::Always => flags.push("always".to_string()),
+    }
+    if step.shell != ["bash", "-e", "-c"] {
+        flags.push(format!("shell {}", step.shell.join(" ")));
+    }
+    if let Some(w) = &step.workdir {
+        flags.push(format!("in {}", w.value));
+    }
+    if let Some(i) = &step.image {
+        flags.push(format!("image {}", i.value));
+    }
+    if let Some(t) = &step.timeout {
+        flags.push(format!("timeout {:?}", t.value));
+    }
+    if step.continue_on_error {
+        flags.push("continue on error".to_string());
+    }
+    let mut s = format!("  step {}", step.name);
+    if !flags.is_empty() {
+        let _ = write!(s, " [{}]", flags.join(", "));
+    }
+    s.push(':');
+    for v in step.env.iter() {
+        let _ = write!(s, "\n    env {}={}", v.name, v.value);
+    }
+    for line in step.run.lines() {
+        let _ = write!(s, "\n    | {line}");
+    }
+    s
+}
+
+fn describe(l: &Loaded) -> String {
+    let p = &l.pipeline;
+    let mut s = String::new();
+    let _ = writeln!(s, "pipeline: {} ({})", p.name, p.dialect.as_str());
+    for w in &l.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    for j in &p.jobs {
+        let _ = writeln!(s, "\njob `{}` (id `{}`)", j.name, j.template);
+        let needs: Vec<String> = j
+            .needs
+            .iter()
+            .flatten()
+            .map(|n| {
+                if n.optional {
+                    format!("{}?", n.job)
+                } else {
+                    n.job.clone()
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "  needs: [{}]", needs.join(", "));
+        let _ = writeln!(
+            s,
+            "  when: {:?}, allow_failure: {}",
+            j.when, j.allow_failure
+        );
+        if let Some(skip) = &j.skipped {
+            let _ = writeln!(s, "  skipped at {}: {}", skip.loc, skip.reason);
+        }
+        if let Some(i) = &j.image {
+            let _ = writeln!(s, "  image: {}", i.value);
+        }
+        if let Some(t) = &j.timeout {
+            let _ = writeln!(s, "  timeout: {:?}", t.value);
+        }
+        for (k, v) in &j.matrix {
+            let _ = writeln!(s, "  matrix {k}={v}");
+        }
+        for svc in &j.services {
+            let _ = writeln!(s, "  service: {} as {}", svc.image.value, svc.alias);
+            for v in svc.env.iter() {
+                let _ = writeln!(s, "    env {}={}", v.name, v.value);
+            }
+        }
+        // Only what the file sets (and the job id), not the predefined.
+        for v in j.env.iter().filter(|v| v.loc.is_some()) {
+            let _ = writeln!(s, "  env {}={}", v.name, v.value);
+        }
+        for step in &j.steps {
+            let _ = writeln!(s, "{}", step_line(step));
+        }
+    }
+    match plan::build(p, &PlanOptions::default()) {
+        Ok(plan) => {
+            let _ = write!(s, "\nplan: {} job(s)\n", plan.jobs.len());
+            if let Some(left) = plan.render_left_out() {
+                s.push_str(&left);
+            }
+        }
+        Err(e) => {
+            for d in e {
+                let _ = writeln!(s, "plan error: {d}");
+            }
+        }
+    }
+    s
+}
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+            .collect(),
+        Err(e) => panic!("{dir}: {e}"),
+    };
+    files.sort();
+    files
+}
+
+fn compare(actual: &[(PathBuf, String)], min: usize) {
+    assert!(
+        actual.len() >= min,
+        "expected at least {min} files, found {}",
+        actual.len()
+    );
+    let bless = std::env::var_os("NESTCI_BLESS").is_some();
+    let mut mismatches = Vec::new();
+    for (expected_path, text) in actual {
+        if bless {
+            if let Err(e) = std::fs::write(expected_path, text) {
+                panic!("{}: {e}", expected_path.display());
+            }
+            continue;
+        }
+        let expected = std::fs::read_to_string(expected_path).unwrap_or_default();
+        if &expected != text {
+            mismatches.push(format!(
+                "--- {}\n{expected}\n+++ actual\n{text}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} file(s) differ (NESTCI_BLESS=1 to accept):\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn corpus_matches_expected_job_graphs() {
+    let actual: Vec<(PathBuf, String)> = files("tests/github")
+        .into_iter()
+        .map(|f| {
+            let loaded = match dialect::load_with(&f, &corpus_options(&f)) {
+                Ok(l) => l,
+                Err(e) => panic!(
+                    "{}: {:#?}",
+                    f.display(),
+                    e.diagnostics
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                ),
+            };
+            (f.with_extension("expected"), describe(&loaded))
+        })
+        .collect();
+    compare(&actual, 12);
+}
+
+fn render_broken(path: &Path) -> String {
+    let diagnostics: Vec<String> = match dialect::load_with(path, &corpus_options(path)) {
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| d.render(e.text.as_deref(), false))
+            .collect(),
+        Ok(loaded) => match plan::build(&loaded.pipeline, &PlanOptions::default()) {
+            Err(ds) => ds
+                .iter()
+                .map(|d| d.render(Some(&loaded.text), false))
+                .collect(),
+            Ok(_) => panic!("{} was accepted but is broken", path.display()),
+        },
+    };
+    let mut out = diagnostics.join("\n\n");
+    out.push('\n');
+    out
+}
+
+#[test]
+fn broken_workflows_report_exact_locations() {
+    let actual: Vec<(PathBuf, String)> = files("tests/github-broken")
+        .into_iter()
+        .map(|f| (f.with_extension("stderr"), render_broken(&f)))
+        .collect();
+    compare(&actual, 10);
 }

@@ -47,8 +47,16 @@ fn rules_follow_env_on_the_command_line() {
     let on_main = nestci(&["run", f, "--dry-run", "--env", "CI_COMMIT_BRANCH=main"]);
     assert_eq!(on_main.status.code(), Some(0), "{}", text(&on_main.stderr));
     let out = text(&on_main.stdout);
-    assert!(out.contains("  test"), "{out}");
-    assert!(!out.contains("nightly"), "{out}");
+    // The waves, then the jobs left out with their reason.
+    let (waves, left_out) = out.split_once("not in this run:").unwrap_or((&out, ""));
+    assert!(waves.contains("  test"), "{out}");
+    assert!(!waves.contains("nightly"), "{out}");
+    assert!(
+        left_out.contains(
+            "nightly  its condition `if: ($CI_PIPELINE_SOURCE == \"schedule\")` is false"
+        ),
+        "{out}"
+    );
 
     let scheduled = nestci(&[
         "run",
@@ -66,8 +74,10 @@ fn rules_follow_env_on_the_command_line() {
         text(&scheduled.stderr)
     );
     let out = text(&scheduled.stdout);
-    assert!(out.contains("nightly"), "{out}");
-    assert!(!out.contains("  test"), "{out}");
+    let (waves, left_out) = out.split_once("not in this run:").unwrap_or((&out, ""));
+    assert!(waves.contains("nightly"), "{out}");
+    assert!(!waves.contains("  test"), "{out}");
+    assert!(left_out.contains("  test"), "{out}");
 }
 
 #[test]

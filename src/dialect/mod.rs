@@ -117,11 +117,26 @@ pub fn load_str_with(path: &Path, text: &str, options: &LoadOptions) -> Result<L
         reader.diagnostics.push(d);
     }
 
-    let pipeline = match detect(path, &doc.root) {
-        Dialect::Native => native::parse(&doc.root, &mut reader),
-        Dialect::GitLab => gitlab::parse(&doc.root, &mut reader, options),
-        Dialect::GitHub => github::parse(&doc.root, &mut reader, options),
-    };
+    let pipeline =
+        match detect(path, &doc.root) {
+            Dialect::Native => native::parse(&doc.root, &mut reader),
+            Dialect::GitLab => gitlab::parse(&doc.root, &mut reader, options),
+            Dialect::GitHub => {
+                // GitHub reads anchors and aliases (since September 2025) but
+                // refuses merge keys; a file that uses one fails there.
+                if let Some(span) = crate::yaml::find_merge_key(text) {
+                    reader
+                    .error(span, "GitHub Actions does not support YAML merge keys (`<<`)")
+                    .set_label("merge key")
+                    .set_help(
+                        "GitHub accepts anchors (`&name`) and aliases (`*name`) for whole values, \
+                         not merging one mapping into another: use `*name` for the whole value, \
+                         or write the keys out",
+                    );
+                }
+                github::parse(&doc.root, &mut reader, options)
+            }
+        };
 
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = reader
         .diagnostics

@@ -406,7 +406,12 @@ fn selected_but_dropped(
         )
     };
     let help = why.map(|d| d.remedy(&job.name)).unwrap_or_default();
-    Diagnostic::error(message, Some(job.loc.clone())).with_help(help)
+    // A job its dialect skipped points at what decided it (its `if:`).
+    let loc = match why {
+        Some(Dropped::Skipped(s)) => s.loc.clone(),
+        _ => job.loc.clone(),
+    };
+    Diagnostic::error(message, Some(loc)).with_help(help)
 }
 
 /// `name` as the user would type it in a shell: quoted when it has spaces

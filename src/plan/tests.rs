@@ -459,6 +459,7 @@ fn skipped_jobs_are_left_out_with_the_dialects_reason() {
         errs[0].message,
         "`--job deploy` selects `deploy`, which cannot run: its `if: false` is false"
     );
+    assert_eq!(errs[0].loc, Some(at(2, 9)), "points at what decided it");
 }
 
 #[test]

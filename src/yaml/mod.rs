@@ -80,6 +80,29 @@ pub fn parse(text: &str) -> Result<Document, YamlError> {
     Ok(Document { root, warnings })
 }
 
+/// Where the first merge key (`<<`) of `text` is, if it has one: GitHub
+/// Actions accepts anchors and aliases but refuses merge keys, so its
+/// dialect asks. `None` also when the text does not parse at all (that is
+/// reported by [`parse`]).
+pub fn find_merge_key(text: &str) -> Option<Span> {
+    if !text.contains("<<") {
+        return None;
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Error;
+    options.alias_limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;
+    options.with_snippet = false;
+    options.strict_booleans = true;
+    match serde_saphyr::from_str_with_options::<Option<Node>>(text, options) {
+        Ok(_) => None,
+        Err(e) if e.to_string().to_ascii_lowercase().contains("merge") => {
+            e.location().and_then(|l| Span::from_location(&l))
+        }
+        Err(_) => None,
+    }
+}
+
 fn convert_error(err: serde_saphyr::Error) -> YamlError {
     let span = err.location().and_then(|l| Span::from_location(&l));
     let text = err.to_string();

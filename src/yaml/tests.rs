@@ -99,3 +99,11 @@ fn syntax_errors_have_locations() {
 fn empty_document_is_null() {
     assert_eq!(parse("# nothing\n").unwrap().root.value, Value::Null);
 }
+
+#[test]
+fn merge_keys_are_found_for_dialects_that_refuse_them() {
+    let with = "a: &a {x: 1}\nb:\n  y: 2\n  <<: *a\n";
+    assert_eq!(find_merge_key(with), Some(Span { line: 4, col: 3 }));
+    let aliases_only = "a: &a {x: 1}\nb: *a\nc: 'x << y'\n";
+    assert_eq!(find_merge_key(aliases_only), None);
+}

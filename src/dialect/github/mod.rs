@@ -12,7 +12,14 @@
 //! - `if:` of jobs and steps, evaluated by the expression engine
 //!   ([`expr`]): `failure()` makes a job or step run on failure,
 //!   `always()` always, and a condition that is false with what is known
-//!   before the run leaves the job out (`when: never`) or drops the step;
+//!   before the run drops the step, or marks the job
+//!   [`skipped`](crate::model::Job::skipped) with the condition, event and
+//!   branch as the reason — and with it every job that needs it, unless
+//!   that job's `if:` says `always()`, as GitHub does;
+//! - accepted keys nestci does not apply (`permissions`, `concurrency`,
+//!   `environment`, `fail-fast`, service `ports`, ...) are warnings once
+//!   per file ([`notes`]); unknown keys are errors; merge keys (`<<`) are
+//!   errors, as on GitHub, which reads anchors and aliases but not those;
 //! - `${{ }}` in `run`, `env`, `with`, names and working directories is
 //!   replaced; what only exists at run time (`steps.*.outputs`,
 //!   `needs.*.outputs`, `secrets`) reads as empty here.
@@ -20,7 +27,8 @@
 //! Not done yet (they need the scheduler): the `GITHUB_ENV`,
 //! `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files between
 //! steps, step and job `outputs` at run time, reusable workflows
-//! (`jobs.<id>.uses`), `fail-fast` and `max-parallel`.
+//! (`jobs.<id>.uses`: such a job is kept as a skipped job with a
+//! warning), `fail-fast` and `max-parallel`.
 
 pub mod expr;
 mod matrix;
@@ -104,13 +112,21 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         }
     }
 
-    let git = super::git::inspect(if project.as_os_str().is_empty() {
+    let mut git = super::git::inspect(if project.as_os_str().is_empty() {
         Path::new(".")
     } else {
         &project
     });
+    // `--env GITHUB_REF_NAME=...` / `GITHUB_SHA=...` stand for another
+    // checkout: the `github` context and the predefined variables agree.
+    if let Some(branch) = options.env.get("GITHUB_REF_NAME") {
+        git.branch = Some(branch.to_string());
+    }
+    if let Some(sha) = options.env.get("GITHUB_SHA") {
+        git.sha = Some(sha.to_string());
+    }
     let mut cx = Contexts::default();
-    cx.set("github", github_context(&git, &event, &project, options));
+    cx.set("github", github_context(&git, &event, &project));
     cx.set("vars", json!({}));
     cx.set("secrets", json!({}));
     cx.set("needs", json!({}));
@@ -146,16 +162,29 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         };
         r.check_keys(map, JOB_KEYS, &format!("job `{}`", key.name));
         note_unapplied(&key.name, map, &mut notes, r);
-        if let Some((k, _)) = map.entry("uses") {
-            r.warning(
-                k.span,
-                format!("job `{}` calls a reusable workflow, which nestci does not run yet; it is left out", key.name),
-            );
-            continue;
-        }
         let needs: Option<Vec<Located<String>>> = map
             .get("needs")
             .map(|n| r.string_list(n, "a job id in `needs`"));
+        if let Some((k, _)) = map.entry("uses") {
+            // Kept as a job that never runs, so that `nestci list` shows
+            // it and the jobs that need it are skipped with this reason.
+            let reason = "it calls a reusable workflow (`uses`), which nestci does not run yet";
+            r.warning(
+                k.span,
+                format!("job `{}`: {reason}; it is left out", key.name),
+            )
+            .set_help("run the called workflow's file with nestci on its own");
+            let mut job = Job::new(key.name.clone(), r.loc(key.span));
+            job.skipped = Some(Skipped {
+                reason: reason.into(),
+                help: "run the called workflow's file with nestci on its own".into(),
+                loc: r.loc(k.span),
+            });
+            expansions.push((key.name.clone(), vec![job.name.clone()]));
+            jobs.push(job);
+            needs_of.push(needs);
+            continue;
+        }
         let combos = match map.get("strategy").and_then(|s| r.map(s, "`strategy`")) {
             Some(strategy) => {
                 r.check_keys(
@@ -250,7 +279,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
                 .unwrap_or_else(|| "workflow".into())
         });
     skip_dependants(&mut jobs);
-    dedupe(r);
+    finish_diagnostics(r);
     Some(Pipeline {
         name,
         dialect: Dialect::GitHub,
@@ -262,11 +291,25 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
 
 /// Matrix variants are read one by one from the same YAML: a mistake in a
 /// matrix job's steps would be reported once per variant. Keep the first
-/// of identical diagnostics.
-fn dedupe(r: &mut Reader) {
+/// of identical diagnostics. A diagnostic inside a local action's file
+/// cannot be shown with the workflow's text: it names its place in the
+/// message instead (as the GitLab dialect does for included files).
+fn finish_diagnostics(r: &mut Reader) {
+    let main = Arc::clone(&r.file);
     let mut seen = std::collections::HashSet::new();
-    r.diagnostics
-        .retain(|d| seen.insert((d.loc.clone(), d.message.clone(), d.is_error())));
+    let mut out = Vec::with_capacity(r.diagnostics.len());
+    for mut d in std::mem::take(&mut r.diagnostics) {
+        if let Some(loc) = &d.loc
+            && loc.file != main
+        {
+            d.message = format!("in {loc}: {}", d.message);
+            d.loc = None;
+        }
+        if seen.insert((d.loc.clone(), d.message.clone(), d.is_error())) {
+            out.push(d);
+        }
+    }
+    r.diagnostics = out;
 }
 
 /// Check the keys of a job's `container` and `services` once per job (not
@@ -350,12 +393,7 @@ fn check_event(on: &Node, event: &str, notes: &mut Notes, r: &mut Reader) {
     }
 }
 
-fn github_context(
-    git: &super::git::GitInfo,
-    event: &str,
-    project: &Path,
-    options: &LoadOptions,
-) -> Json {
+fn github_context(git: &super::git::GitInfo, event: &str, project: &Path) -> Json {
     let repo = git
         .root
         .as_deref()
@@ -363,12 +401,7 @@ fn github_context(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "repository".into());
-    let branch = options
-        .env
-        .get("GITHUB_REF_NAME")
-        .map(str::to_string)
-        .or_else(|| git.branch.clone())
-        .unwrap_or_default();
+    let branch = git.branch.clone().unwrap_or_default();
     let sha = git.sha.clone().unwrap_or_default();
     json!({
         "event_name": event,
@@ -503,7 +536,8 @@ pub(crate) fn minutes(node: &Node, r: &mut Reader) -> Option<Located<Duration>> 
             r.error(
                 node.span,
                 "`timeout-minutes` must be a positive number of minutes",
-            );
+            )
+            .set_help("write the minutes as a number, e.g. `timeout-minutes: 10`");
             return None;
         }
     };
@@ -609,7 +643,7 @@ fn read_job(
         defaults.working_directory = own.working_directory.or(defaults.working_directory);
     }
     let steps = match map.get("steps") {
-        Some(n) => steps::read(n, id, &defaults, &jcx, project, r),
+        Some(n) => steps::read(n, id, &defaults, &jcx, project, 0, r),
         None => {
             r.error(span, format!("job `{id}` has no `steps`"))
                 .set_help("add `steps:` with at least one `- run: ...`");

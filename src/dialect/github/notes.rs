@@ -57,16 +57,24 @@ pub const SERVICE: &[&str] = &["options", "ports", "volumes", "credentials"];
 fn message(key: &str) -> (String, String) {
     let once = "nestci ignores it; this is reported once per file";
     let (m, h): (String, &str) = match key {
-        "permissions" | "job.permissions" => (
-            format!("`{key}` sets the scopes of GitHub's GITHUB_TOKEN; nestci has no token and ignores it"),
+        "permissions" => (
+            "`permissions` sets the scopes of GitHub's GITHUB_TOKEN, which nestci does not have".into(),
             once,
         ),
-        "concurrency" | "job.concurrency" => (
-            format!("`{key}` is not applied: nestci runs one workflow run at a time and never cancels one"),
+        "job.permissions" => (
+            "`permissions` of a job sets the scopes of GitHub's GITHUB_TOKEN, which nestci does not have".into(),
+            once,
+        ),
+        "concurrency" => (
+            "`concurrency` is not applied: nestci never cancels or queues a run for another".into(),
+            once,
+        ),
+        "job.concurrency" => (
+            "`concurrency` of a job is not applied: nestci never cancels or queues a job for another".into(),
             once,
         ),
         "run-name" => (
-            "`run-name` only names the run on GitHub; nestci ignores it".into(),
+            "`run-name` only names the run on GitHub's web pages".into(),
             once,
         ),
         "job.environment" => (

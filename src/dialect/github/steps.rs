@@ -51,13 +51,19 @@ pub fn default_shell() -> Vec<String> {
     ["bash", "-e", "-c"].iter().map(|s| s.to_string()).collect()
 }
 
-/// Read the steps of a job.
+/// How deep local composite actions may call one another, as on GitHub
+/// (which allows ten levels); deeper is taken as a cycle.
+pub const MAX_ACTION_DEPTH: usize = 10;
+
+/// Read the steps of a job; `depth` counts the composite actions whose
+/// steps these are (0 for the job's own).
 pub fn read(
     node: &Node,
     job: &str,
     defaults: &Defaults,
     cx: &Contexts,
     project: &Path,
+    depth: usize,
     r: &mut Reader,
 ) -> Vec<Step> {
     let Some(items) = r.seq(node, "`steps`") else {
@@ -98,8 +104,11 @@ pub fn read(
             .filter(|s| !s.is_empty());
         let mut steps = match (map.get("run"), map.get("uses")) {
             (Some(_), Some(u)) => {
-                r.error(u.span, format!("step `{label}` has both `run` and `uses`"))
-                    .set_help("a step either runs a script or uses an action");
+                r.error(
+                    u.span,
+                    format!("step `{label}` of job `{job}` has both `run` and `uses`"),
+                )
+                .set_help("a step either runs a script or uses an action");
                 continue;
             }
             (Some(run), None) => {
@@ -140,7 +149,7 @@ pub fn read(
                     continue;
                 };
                 let with = map.get("with");
-                match uses_step(&target, with, &label, job, uses, cx, project, r) {
+                match uses_step(&target, with, &label, job, uses, cx, project, depth, r) {
                     Some(steps) => steps,
                     None => continue,
                 }
@@ -195,6 +204,7 @@ fn uses_step(
     uses: &Node,
     cx: &Contexts,
     project: &Path,
+    depth: usize,
     r: &mut Reader,
 ) -> Option<Vec<Step>> {
     let with_value = |key: &str, r: &mut Reader| -> Option<String> {
@@ -231,7 +241,7 @@ fn uses_step(
         return Some(vec![step]);
     }
     if target.starts_with("./") {
-        return local_action(target, with, label, job, uses, cx, project, r);
+        return local_action(target, with, label, job, uses, cx, project, depth, r);
     }
     r.error(
         uses.span,
@@ -253,8 +263,17 @@ fn local_action(
     uses: &Node,
     cx: &Contexts,
     project: &Path,
+    depth: usize,
     r: &mut Reader,
 ) -> Option<Vec<Step>> {
+    if depth >= MAX_ACTION_DEPTH {
+        r.error(
+            uses.span,
+            format!("step `{label}` of job `{job}`: local actions call each other more than {MAX_ACTION_DEPTH} levels deep at `{target}`"),
+        )
+        .set_help("a composite action that uses itself (directly or through others) never ends; break the cycle");
+        return None;
+    }
     let dir = project.join(target.trim_start_matches("./"));
     let file = ["action.yml", "action.yaml"]
         .iter()
@@ -263,12 +282,21 @@ fn local_action(
     let Some(file) = file else {
         r.error(
             uses.span,
-            format!("step `{label}`: no action.yml in `{target}`"),
+            format!("step `{label}` of job `{job}`: no action.yml in `{target}`"),
         )
         .set_help(format!("local actions are read from {}", dir.display()));
         return None;
     };
-    let text = std::fs::read_to_string(&file).ok()?;
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            r.error(
+                uses.span,
+                format!("step `{label}`: cannot read {}: {e}", file.display()),
+            );
+            return None;
+        }
+    };
     let doc = match crate::yaml::parse(&text) {
         Ok(d) => d,
         Err(e) => {
@@ -279,7 +307,14 @@ fn local_action(
             return None;
         }
     };
-    let top = doc.root.as_map()?;
+    let Some(top) = doc.root.as_map() else {
+        r.error(
+            uses.span,
+            format!("step `{label}`: {} is not a mapping", file.display()),
+        )
+        .set_help("an action.yml has `name`, `inputs` and `runs`");
+        return None;
+    };
     let runs = top.get("runs").and_then(Node::as_map);
     let using = runs
         .and_then(|m| m.get("using"))
@@ -315,11 +350,20 @@ fn local_action(
     }
     let mut inner = cx.clone();
     inner.set("inputs", serde_json::Value::Object(inputs));
-    let steps_node = runs.and_then(|m| m.get("steps"))?;
+    let Some(steps_node) = runs.and_then(|m| m.get("steps")) else {
+        r.error(
+            uses.span,
+            format!(
+                "step `{label}`: the composite action {} has no `runs.steps`",
+                file.display()
+            ),
+        );
+        return None;
+    };
     // Errors inside the action point into its file.
     let saved = std::mem::replace(&mut r.file, std::sync::Arc::new(file.clone()));
     let defaults = Defaults::default();
-    let steps = read(steps_node, job, &defaults, &inner, project, r);
+    let steps = read(steps_node, job, &defaults, &inner, project, depth + 1, r);
     r.file = saved;
     Some(steps)
 }
