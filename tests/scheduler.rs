@@ -258,6 +258,7 @@ fn planned(jobs: Vec<Job>) -> Plan {
         file: Arc::new(PathBuf::from("test.yml")),
         stages: Vec::new(),
         jobs,
+        untrusted_input: None,
     };
     match plan::build(&p, &PlanOptions::default()) {
         Ok(plan) => plan,

@@ -241,6 +241,7 @@ pub fn parse(root: &Node, r: &mut Reader) -> Option<Pipeline> {
         file,
         stages,
         jobs,
+        untrusted_input: None,
     })
 }
 

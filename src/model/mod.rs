@@ -54,6 +54,10 @@ pub struct Pipeline {
     /// of an earlier stage unless they declare `needs` (GitLab semantics).
     pub stages: Vec<String>,
     pub jobs: Vec<Job>,
+    /// Why this pipeline runs code an outsider may control, when its own
+    /// definition says so (a GitHub workflow triggered by
+    /// `pull_request_target`): the policy engine treats it as untrusted.
+    pub untrusted_input: Option<Located<String>>,
 }
 
 impl Pipeline {

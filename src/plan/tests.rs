@@ -57,6 +57,7 @@ fn pipeline(stages: &[&str], jobs: Vec<Job>) -> Pipeline {
         file: file(),
         stages: stages.iter().map(|s| s.to_string()).collect(),
         jobs,
+        untrusted_input: None,
     }
 }
 

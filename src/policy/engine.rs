@@ -39,6 +39,8 @@ pub struct Context<'a> {
     /// The pipeline comes from someone who should not get the host: a fork
     /// pull request, `pull_request_target`, or `--untrusted`.
     pub untrusted: bool,
+    /// Why it is untrusted, for the findings' notes.
+    pub untrusted_why: Option<String>,
     pub facts: Option<&'a HostFacts>,
     /// Host paths the policy file allows to be bind-mounted.
     pub allowed_mounts: &'a [String],
@@ -60,6 +62,7 @@ impl<'a> Context<'a> {
             requested: mode,
             mode: judged,
             untrusted: false,
+            untrusted_why: None,
             facts,
             allowed_mounts: &[],
         }
@@ -67,6 +70,7 @@ impl<'a> Context<'a> {
 
     pub fn untrusted(mut self, untrusted: bool) -> Self {
         self.untrusted = untrusted;
+        self.untrusted_why = untrusted.then(|| "`--untrusted` was given".to_string());
         self
     }
 
@@ -119,6 +123,20 @@ pub fn check_with(
     config: &PolicyConfig,
     source: Option<&str>,
 ) -> Vec<Finding> {
+    // A pipeline whose own definition runs outsiders' code (GitHub's
+    // `pull_request_target`) is untrusted whatever the command line says.
+    let derived;
+    let cx = match (&pipeline.untrusted_input, cx.untrusted) {
+        (Some(why), false) => {
+            derived = Context {
+                untrusted: true,
+                untrusted_why: Some(format!("{} ({})", why.value, why.loc)),
+                ..cx.clone()
+            };
+            &derived
+        }
+        _ => cx,
+    };
     let mut findings = Vec::new();
     let mut hits = Vec::new();
     for job in &pipeline.jobs {

@@ -104,8 +104,12 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
     let file = Arc::clone(&r.file);
     let project = project_dir(&file);
     let event = options.event.clone().unwrap_or_else(|| "push".into());
+    let mut untrusted_input = None;
     match top.entry("on") {
-        Some((_, on)) => check_event(on, &event, &mut notes, r),
+        Some((_, on)) => {
+            check_event(on, &event, &mut notes, r);
+            untrusted_input = dangerous_trigger(on, r);
+        }
         None => {
             r.error(root.span, "the workflow has no `on`")
                 .set_help("add the events that start it, e.g. `on: [push, pull_request]`");
@@ -286,6 +290,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         file,
         stages: Vec::new(),
         jobs,
+        untrusted_input,
     })
 }
 
@@ -358,6 +363,29 @@ fn project_dir(file: &Path) -> PathBuf {
             .unwrap_or_default()
     } else {
         dir
+    }
+}
+
+/// Triggers that run a workflow with the base repository's secrets and
+/// write token on behalf of an outside contributor's pull request: a job
+/// that checks out and builds the pull request's code runs code an
+/// outsider controls ("pwn requests"). The policy engine treats such a
+/// workflow as untrusted.
+const DANGEROUS_TRIGGERS: &[&str] = &["pull_request_target", "workflow_run"];
+
+fn dangerous_trigger(on: &Node, r: &Reader) -> Option<Located<String>> {
+    let found = |name: &str, span| {
+        DANGEROUS_TRIGGERS
+            .contains(&name)
+            .then(|| r.located(format!("the workflow runs on `{name}`"), span))
+    };
+    match &on.value {
+        Value::Str(s) => found(s, on.span),
+        Value::Seq(items) => items
+            .iter()
+            .find_map(|i| i.as_str().and_then(|s| found(s, i.span))),
+        Value::Map(m) => m.iter().find_map(|(k, _)| found(&k.name, k.span)),
+        _ => None,
     }
 }
 

@@ -230,6 +230,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         file: main_file,
         stages,
         jobs,
+        untrusted_input: None,
     })
 }
 

@@ -39,7 +39,10 @@ impl Rule for UntrustedHostAccess {
                         job.name
                     ),
                 )
-                .note("this finding is about dood mode itself; dind mode does not raise it"),
+                .note(format!(
+                    "untrusted because {}; this finding is about dood mode itself, dind mode does not raise it",
+                    cx.untrusted_why.as_deref().unwrap_or("it was marked so")
+                )),
             );
             return;
         }
@@ -57,10 +60,16 @@ impl Rule for UntrustedHostAccess {
                     .map(|v| &v.loc)
             });
         if let Some(loc) = socket {
-            out.push(Hit::new(
-                loc,
-                format!("untrusted job `{}` gets the host's engine socket", job.name),
-            ));
+            out.push(
+                Hit::new(
+                    loc,
+                    format!("untrusted job `{}` gets the host's engine socket", job.name),
+                )
+                .note(format!(
+                    "untrusted because {}",
+                    cx.untrusted_why.as_deref().unwrap_or("it was marked so")
+                )),
+            );
         }
     }
 }
