@@ -13,9 +13,10 @@
 //! step's processes) and return promptly; `cleanup` must be called after
 //! every successful `prepare`, whatever happened in between.
 
+pub mod dind;
 mod select;
 
-pub use select::{Mode, select};
+pub use select::{BackendOptions, Mode, select, select_with};
 
 use std::path::PathBuf;
 

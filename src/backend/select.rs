@@ -25,12 +25,27 @@ impl Mode {
     }
 }
 
+/// What the command line says about backends beyond the mode.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// Host paths the `host` image exposes read-only (`--host-path`).
+    pub host_paths: Vec<std::path::PathBuf>,
+}
+
 /// The backend for `mode`, or why none can run here.
 pub async fn select(mode: Mode) -> Result<Arc<dyn Backend>, BackendError> {
+    select_with(mode, &BackendOptions::default()).await
+}
+
+/// [`select`] with options.
+pub async fn select_with(
+    mode: Mode,
+    opts: &BackendOptions,
+) -> Result<Arc<dyn Backend>, BackendError> {
     match mode {
-        Mode::Dind => dind().await,
+        Mode::Dind => dind(opts).await,
         Mode::Dood => dood().await,
-        Mode::Auto => match dind().await {
+        Mode::Auto => match dind(opts).await {
             Ok(b) => Ok(b),
             Err(dind_err) => dood().await.map_err(|dood_err| {
                 BackendError::Unavailable(format!(
@@ -41,10 +56,9 @@ pub async fn select(mode: Mode) -> Result<Arc<dyn Backend>, BackendError> {
     }
 }
 
-async fn dind() -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Unavailable(
-        "the dind runtime is not built yet".into(),
-    ))
+async fn dind(opts: &BackendOptions) -> Result<Arc<dyn Backend>, BackendError> {
+    let backend = super::dind::DindBackend::detect()?.with_host_paths(opts.host_paths.clone());
+    Ok(Arc::new(backend))
 }
 
 async fn dood() -> Result<Arc<dyn Backend>, BackendError> {

@@ -42,6 +42,11 @@ pub struct RunArgs {
     pub env: Vec<(String, String)>,
     #[command(flatten)]
     pub policy: super::policy::PolicyOptions,
+    /// Expose a host directory read-only at the same path in `image: host`
+    /// jobs (dind), e.g. `--host-path ~/.cargo --host-path ~/.rustup`
+    /// for a rustup toolchain (repeatable).
+    #[arg(long = "host-path", value_name = "DIR")]
+    pub host_paths: Vec<PathBuf>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -119,7 +124,21 @@ async fn execute(
     overrides: Env,
     reporter: &Reporter,
 ) -> i32 {
-    let backend = match backend::select(args.mode).await {
+    let mut host_paths = Vec::new();
+    for p in &args.host_paths {
+        match p.canonicalize() {
+            Ok(abs) => host_paths.push(abs),
+            Err(e) => {
+                reporter.error(
+                    &format!("--host-path {}: {e}", p.display()),
+                    Some("pass an existing directory, e.g. --host-path ~/.cargo"),
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let opts = backend::BackendOptions { host_paths };
+    let backend = match backend::select_with(args.mode, &opts).await {
         Ok(b) => b,
         Err(e) => {
             reporter.error(

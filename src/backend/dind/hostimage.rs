@@ -1,0 +1,109 @@
+//! The image `host`: a sandbox over the host's own filesystem.
+//!
+//! SPEC "Images": the system directories (`/usr`, `/bin`, `/sbin`,
+//! `/lib*`, `/opt`, `/etc`) read-only, `/etc` without its secrets (shadow
+//! and gshadow files, ssh host keys), and never `/root`, `/home`, `/run`,
+//! `/var/run`, `/tmp` or a daemon socket: those exist only as empty
+//! directories of the container's own tmpfs root. Home-directory
+//! toolchains (`~/.cargo`, `~/.rustup`) come in read-only only when asked
+//! for (`--host-path`).
+//!
+//! On merged-/usr systems `/bin`, `/sbin` and `/lib*` are symlinks into
+//! `/usr`; they are recreated as the same symlinks.
+
+use std::fs;
+use std::path::Path;
+
+use super::rootfs::{Context, MountError, NewRoot, Result, has_prefix, names_in};
+use super::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+
+/// Host directories shown read-only.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/etc",
+];
+
+/// Files under `/etc` hidden behind an empty file.
+pub const ETC_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+];
+
+/// Read-only and no set-uid: a set-uid binary of the host must not gain
+/// anything (no_new_privs blocks it too; this is the second lock).
+const RO: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+
+/// Lay out the host image in `root` (a fresh tmpfs).
+pub fn populate(root: &NewRoot, host_paths: &[std::path::PathBuf]) -> Result<()> {
+    for dir in SYSTEM_DIRS {
+        let host = Path::new(dir);
+        let Ok(meta) = fs::symlink_metadata(host) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let to = fs::read_link(host).context(|| format!("reading the symlink {dir}"))?;
+            root.symlink(to, dir)?;
+        } else if meta.is_dir() {
+            root.mkdir(dir, 0o755)?;
+            root.bind_host(host, dir, RO)?;
+        }
+    }
+    // The container's own, empty and writable where it makes sense.
+    for (dir, mode) in [
+        ("/root", 0o700),
+        ("/home", 0o755),
+        ("/run", 0o755),
+        ("/var", 0o755),
+        ("/var/tmp", 0o1777),
+        ("/tmp", 0o1777),
+        ("/workspace", 0o755),
+    ] {
+        root.mkdir(dir, mode)?;
+    }
+    root.symlink("../run", "/var/run")?;
+    hide_etc_secrets(root)?;
+    for path in host_paths {
+        expose(root, path)?;
+    }
+    Ok(())
+}
+
+/// Bind an empty read-only file over each secret in `/etc`.
+fn hide_etc_secrets(root: &NewRoot) -> Result<()> {
+    root.mkdir("/run/nestci", 0o755)?;
+    root.touch("/run/nestci/empty", 0o444)?;
+    let empty = root.host_path("/run/nestci/empty");
+    let mut secrets: Vec<String> = ETC_SECRETS.iter().map(|s| s.to_string()).collect();
+    for name in names_in(Path::new("/etc/ssh")) {
+        if has_prefix(&name, "ssh_host_") {
+            secrets.push(format!("/etc/ssh/{}", name.to_string_lossy()));
+        }
+    }
+    for secret in secrets {
+        if fs::symlink_metadata(&secret).is_ok_and(|m| m.is_file()) {
+            root.bind_host(&empty, &secret, RO)?;
+        }
+    }
+    Ok(())
+}
+
+/// Expose a host path read-only at the same place (`--host-path`).
+fn expose(root: &NewRoot, path: &Path) -> Result<()> {
+    let inner = path.to_string_lossy().to_string();
+    let meta = fs::metadata(path).context(|| format!("--host-path {inner}"))?;
+    if root.target(&inner).is_err() {
+        if meta.is_dir() {
+            root.mkdir(&inner, 0o755)?;
+        } else {
+            if let Some(parent) = path.parent() {
+                root.mkdir(&parent.to_string_lossy(), 0o755)?;
+            }
+            root.touch(&inner, 0o444)?;
+        }
+    }
+    root.bind_host(path, &inner, RO).map_err(|e| MountError {
+        what: format!("--host-path {inner}: {}", e.what),
+        source: e.source,
+    })
+}

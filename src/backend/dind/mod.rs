@@ -1,0 +1,551 @@
+//! dind: nestci's own container runtime on Linux user namespaces.
+//!
+//! A job's container is made of fresh user, mount, pid, uts, ipc, net and
+//! cgroup namespaces; its root is mapped to an unprivileged host uid, so it
+//! needs neither a daemon nor `--privileged`. The modules, in the order a
+//! container comes to be:
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`idmap`] | uid/gid maps of the job's user namespace; the ID-mapped workspace |
+//! | [`cgroup`] | per-job memory/pids/cpu limits, v2 or v1 per controller |
+//! | [`process`] | shim → init → steps: who forks whom, and the control protocol |
+//! | [`rootfs`] | the new root, `/dev`, `/proc`, `/sys`, masked paths, `pivot_root` |
+//! | [`hostimage`] | the `host` image: the host's system directories, read-only |
+//! | [`caps`], [`seccomp`] | what a step may still do inside its namespaces |
+//! | [`sys`] | the raw system calls nix does not wrap yet |
+//!
+//! This file is the [`Backend`] the scheduler drives: `prepare` starts the
+//! container and waits for its init to say it is ready, `run_step` asks
+//! the init to fork a step and streams its output, `cleanup` closes the
+//! control socket (the init then kills everything and exits, taking its
+//! pid namespace along), waits for that, and removes the job's cgroups and
+//! state directory.
+
+pub mod caps;
+pub mod cgroup;
+pub mod hostimage;
+pub mod idmap;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod sys;
+
+use std::io::{Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::fcntl::OFlag;
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::pipe2;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+use self::cgroup::{JobCgroup, cgroup_name, human_bytes};
+use self::idmap::IdPlan;
+use self::process::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
+use super::{
+    Backend, BackendError, JobContext, JobHandle, OutputLine, OutputSender, StepExit, Stream,
+};
+use crate::model::{Env, Job, Step};
+
+pub use self::process::shim::{ARG as SHIM_ARG, main as shim_main};
+
+/// Where steps run and files land unless a step says otherwise.
+pub const WORKSPACE: &str = "/workspace";
+
+/// A line longer than this is passed on in pieces, so that a step printing
+/// without newlines cannot make us buffer without bound.
+const MAX_LINE: usize = 64 * 1024;
+
+/// How long `cleanup` waits for a container to end once told to, before
+/// killing its shim (whose death kills the init through PDEATHSIG). A
+/// safety net against a bug in the init, not a synchronisation.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// The embedded runtime.
+#[derive(Debug, Clone)]
+pub struct DindBackend {
+    /// The `nestci` binary that acts as the shim when started with
+    /// [`SHIM_ARG`].
+    helper: PathBuf,
+    ids: IdPlan,
+    host_paths: Vec<PathBuf>,
+}
+
+impl DindBackend {
+    /// The runtime for this host and user, or why it cannot run here.
+    pub fn detect() -> Result<DindBackend, BackendError> {
+        let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if max == Some(0) {
+            return Err(BackendError::Unavailable(
+                "user namespaces are disabled (user.max_user_namespaces = 0); enable them with \
+                 `sysctl -w user.max_user_namespaces=15000`, or use --mode dood"
+                    .into(),
+            ));
+        }
+        let ids = IdPlan::for_invoker().map_err(BackendError::Unavailable)?;
+        Ok(DindBackend {
+            helper: PathBuf::from("/proc/self/exe"),
+            ids,
+            host_paths: Vec::new(),
+        })
+    }
+
+    /// Use `exe` (a `nestci` binary) as the shim; for embedding the
+    /// library in another program, such as a test harness.
+    pub fn with_helper(mut self, exe: impl Into<PathBuf>) -> Self {
+        self.helper = exe.into();
+        self
+    }
+
+    /// Host paths every job of the `host` image sees read-only.
+    pub fn with_host_paths(mut self, paths: Vec<PathBuf>) -> Self {
+        self.host_paths = paths;
+        self
+    }
+}
+
+fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
+    image.map_or("host", |i| i.value.as_str())
+}
+
+fn unsupported_image(image: &str) -> BackendError {
+    BackendError::Image {
+        image: image.to_string(),
+        message: "dind runs only the `host` image so far (rootfs directories, tarballs and \
+                  `docker save` archives come next); use `image: host`, or --mode dood for \
+                  Docker images"
+            .into(),
+    }
+}
+
+fn runtime(what: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Runtime(format!("{what}: {e}"))
+}
+
+#[async_trait]
+impl Backend for DindBackend {
+    fn name(&self) -> &'static str {
+        "dind"
+    }
+
+    async fn prepare(
+        &self,
+        job: &Job,
+        ctx: &JobContext,
+        out: &OutputSender,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobHandle>, BackendError> {
+        let image = image_of(job.image.as_ref());
+        if image != "host" {
+            return Err(unsupported_image(image));
+        }
+        if !job.services.is_empty() {
+            return Err(BackendError::Runtime(
+                "services are not supported by the dind runtime yet; use --mode dood".into(),
+            ));
+        }
+
+        // The rootfs mount point: an empty directory the container's root
+        // (an unmapped uid) may traverse, never write.
+        let state = tempfile::Builder::new()
+            .prefix("nestci-dind-")
+            .tempdir()
+            .map_err(|e| runtime("cannot create the job's state directory", e))?;
+        let root_dir = state.path().join("root");
+        std::fs::create_dir(&root_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o711))
+            })
+            .and_then(|()| {
+                std::fs::set_permissions(&root_dir, std::fs::Permissions::from_mode(0o755))
+            })
+            .map_err(|e| runtime("cannot prepare the job's state directory", e))?;
+        let unique = state
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+
+        let cgroup = JobCgroup::create(
+            &cgroup_name(&ctx.run_id, &job.name, &unique),
+            &job.resources,
+        )
+        .map_err(|e| runtime("cannot create the job's cgroup", e))?;
+        for note in &cgroup.notes {
+            let _ = out.send(note_line(note)).await;
+        }
+
+        let config = ContainerConfig {
+            hostname: rootfs::hostname_for(&job.name),
+            root_dir,
+            workspace: ctx.workspace.clone(),
+            host_paths: self.host_paths.clone(),
+            ids: self.ids.clone(),
+            cgroup_procs: cgroup.procs_files(),
+        };
+        let mut container = Container::start(&self.helper, &config, cgroup, state)?;
+        let ready = tokio::select! {
+            reply = container.control.recv::<Reply>() => reply,
+            () = cancel.cancelled() => {
+                container.stop().await;
+                return Err(BackendError::Runtime("cancelled while starting the container".into()));
+            }
+        };
+        match ready {
+            Ok(Some(Reply::Ready)) => Ok(Box::new(container)),
+            Ok(Some(Reply::SetupFailed(msg))) => {
+                container.stop().await;
+                Err(BackendError::Runtime(format!(
+                    "cannot build the container: {msg}"
+                )))
+            }
+            other => {
+                let detail = match other {
+                    Err(e) => e.to_string(),
+                    _ => "the container ended before it was ready".to_string(),
+                };
+                let (stderr, _) = container.stop().await;
+                Err(BackendError::Runtime(format!(
+                    "cannot start the container: {detail}{}",
+                    if stderr.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", stderr.trim())
+                    }
+                )))
+            }
+        }
+    }
+}
+
+fn note_line(text: &str) -> OutputLine {
+    OutputLine {
+        stream: Stream::Stderr,
+        bytes: format!("nestci: {text}").into_bytes(),
+    }
+}
+
+/// The runner's end of the control socket, driven by tokio.
+struct Control {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Control {
+    async fn recv<T: DeserializeOwned>(&self) -> std::io::Result<Option<T>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| {
+                protocol::recv::<T>(fd.get_ref().as_fd()).map_err(std::io::Error::from)
+            }) {
+                Ok(result) => return result.map(|m| m.map(|(msg, _fds)| msg)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    async fn send<T: Serialize>(&self, msg: &T, fds: &[std::os::fd::RawFd]) -> std::io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| {
+                protocol::send(fd.get_ref().as_fd(), msg, fds).map_err(std::io::Error::from)
+            }) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// A running job container.
+struct Container {
+    control: Control,
+    shim: tokio::process::Child,
+    /// What the shim and the init wrote to stderr (bounded).
+    diagnostics: Arc<Mutex<String>>,
+    cgroup: Option<JobCgroup>,
+    state: Option<tempfile::TempDir>,
+}
+
+impl Container {
+    fn start(
+        helper: &std::path::Path,
+        config: &ContainerConfig,
+        cgroup: JobCgroup,
+        state: tempfile::TempDir,
+    ) -> Result<Container, BackendError> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        )
+        .map_err(|e| runtime("socketpair", e))?;
+        // The shim's end must block: it is a plain single-threaded program.
+        nix::fcntl::fcntl(&theirs, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+            .map_err(|e| runtime("fcntl", e))?;
+        let mut cmd = tokio::process::Command::new(helper);
+        cmd.arg(SHIM_ARG)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_clear()
+            // Its own process group: Ctrl-C on the terminal reaches the
+            // runner, which stops the container in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut shim = cmd
+            .spawn()
+            .map_err(|e| runtime(&format!("cannot start {}", helper.display()), e))?;
+        let diagnostics = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = shim.stderr.take() {
+            let sink = Arc::clone(&diagnostics);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stderr.read(&mut buf).await {
+                    if let Ok(mut text) = sink.lock()
+                        && text.len() < 16 * 1024
+                    {
+                        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        // SAFETY: `ours` is an open socket owned by the AsyncFd from here
+        // until it is dropped; OwnedFd::as_raw_fd always returns that fd.
+        let fd = unsafe { AsyncFd::register(ours) }
+            .map_err(|e| runtime("registering the control socket", e.into_parts().1))?;
+        let control = Control { fd };
+        let container = Container {
+            control,
+            shim,
+            diagnostics,
+            cgroup: Some(cgroup),
+            state: Some(state),
+        };
+        protocol::send(container.control.fd.get_ref().as_fd(), config, &[])
+            .map_err(|e| runtime("sending the container config", e))?;
+        Ok(container)
+    }
+
+    /// End the container and remove what the job left. Returns what the
+    /// shim and init said on stderr, and what could not be removed.
+    async fn stop(&mut self) -> (String, Vec<String>) {
+        // Closing our end tells the init to kill everything and exit.
+        let _ = nix::sys::socket::shutdown(
+            self.control.fd.get_ref().as_raw_fd(),
+            nix::sys::socket::Shutdown::Both,
+        );
+        if tokio::time::timeout(STOP_GRACE, self.shim.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.shim.kill().await;
+        }
+        let mut problems = Vec::new();
+        if let Some(cg) = self.cgroup.take()
+            && let Err(e) = cg.remove()
+        {
+            problems.push(e.to_string());
+        }
+        if let Some(state) = self.state.take()
+            && let Err(e) = state.close()
+        {
+            problems.push(format!("removing the state directory: {e}"));
+        }
+        let text = self
+            .diagnostics
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        (text, problems)
+    }
+}
+
+#[async_trait]
+impl JobHandle for Container {
+    async fn run_step(
+        &self,
+        step: &Step,
+        env: &Env,
+        out: &OutputSender,
+        cancel: &CancellationToken,
+    ) -> Result<StepExit, BackendError> {
+        if let Some(image) = &step.image
+            && image.value != "host"
+        {
+            return Err(unsupported_image(&image.value));
+        }
+        let spec = step_spec(step, env);
+        let memfd =
+            spec_memfd(&spec).map_err(|e| runtime("passing the step to the container", e))?;
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
+        let oom_before = self.cgroup.as_ref().and_then(JobCgroup::oom_kills);
+        self.control
+            .send(
+                &Request::Run,
+                &[memfd.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+            )
+            .await
+            .map_err(|e| runtime("the container is gone", e))?;
+        // Only the step holds the write ends now: EOF means it is done.
+        drop((memfd, out_w, err_w));
+        let stdout = tokio::net::unix::pipe::Receiver::from_owned_fd(out_r)
+            .map_err(|e| runtime("pipe", e))?;
+        let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r)
+            .map_err(|e| runtime("pipe", e))?;
+
+        let pumps = async {
+            tokio::join!(
+                pump(stdout, Stream::Stdout, out),
+                pump(stderr, Stream::Stderr, out)
+            )
+        };
+        tokio::pin!(pumps);
+        let mut reply: Option<Reply> = None;
+        let mut drained = false;
+        let mut killed = false;
+        while reply.is_none() || !drained {
+            tokio::select! {
+                r = self.control.recv::<Reply>(), if reply.is_none() => {
+                    match r {
+                        Ok(Some(r)) => reply = Some(r),
+                        Ok(None) => return Err(BackendError::Runtime("the container ended during the step".into())),
+                        Err(e) => return Err(runtime("the container is gone", e)),
+                    }
+                }
+                _ = &mut pumps, if !drained => drained = true,
+                () = cancel.cancelled(), if !killed => {
+                    killed = true;
+                    self.control
+                        .send(&Request::Kill, &[])
+                        .await
+                        .map_err(|e| runtime("cannot stop the step", e))?;
+                }
+            }
+        }
+        let exit = match reply {
+            Some(Reply::Exited(code)) => StepExit::Code(code),
+            Some(Reply::Signaled(sig)) => StepExit::Signal(sig),
+            Some(Reply::Error(e)) => {
+                return Err(BackendError::Runtime(format!("cannot run the step: {e}")));
+            }
+            other => {
+                return Err(BackendError::Runtime(format!(
+                    "unexpected answer from the container: {other:?}"
+                )));
+            }
+        };
+        if killed {
+            return Ok(StepExit::Cancelled);
+        }
+        if !exit.success()
+            && let Some(cg) = &self.cgroup
+            && cg.oom_kills() > oom_before
+        {
+            let limit = cg.memory_limit.map_or_else(|| "?".to_string(), human_bytes);
+            let _ = out
+                .send(note_line(&format!("killed: memory limit ({limit})")))
+                .await;
+        }
+        Ok(exit)
+    }
+
+    async fn cleanup(mut self: Box<Self>) -> Result<(), BackendError> {
+        let (_, problems) = self.stop().await;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Runtime(problems.join("; ")))
+        }
+    }
+}
+
+/// What the init runs for `step`: its shell with the script, the layered
+/// env (plus PATH and HOME when missing), in the workspace or `workdir`.
+fn step_spec(step: &Step, env: &Env) -> StepSpec {
+    let mut argv = step.shell.clone();
+    argv.push(step.run.clone());
+    let mut vars = Env::new();
+    vars.set("PATH", process::step_default_path(), None);
+    vars.set("HOME", "/root", None);
+    vars.set("CI", "true", None);
+    let vars = vars.with(env);
+    let cwd = match &step.workdir {
+        Some(w) if w.value.starts_with('/') => w.value.clone(),
+        Some(w) => format!("{WORKSPACE}/{}", w.value),
+        None => WORKSPACE.to_string(),
+    };
+    StepSpec {
+        argv,
+        env: vars.to_pairs(),
+        cwd,
+    }
+}
+
+fn spec_memfd(spec: &StepSpec) -> std::io::Result<OwnedFd> {
+    let fd = memfd_create(c"nestci-step", MFdFlags::MFD_CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    serde_json::to_writer(&mut file, spec)?;
+    file.flush()?;
+    file.rewind()?;
+    Ok(file.into())
+}
+
+/// Forward `reader`'s lines to `out` until end of file.
+async fn pump(mut reader: impl AsyncRead + Unpin, stream: Stream, out: &OutputSender) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
+            let line = pending[start..start + pos].to_vec();
+            start += pos + 1;
+            // A closed receiver means nobody wants the output any more;
+            // keep reading so the step does not block on a full pipe.
+            let _ = out
+                .send(OutputLine {
+                    stream,
+                    bytes: line,
+                })
+                .await;
+        }
+        pending.drain(..start);
+        while pending.len() >= MAX_LINE {
+            let rest = pending.split_off(MAX_LINE);
+            let line = std::mem::replace(&mut pending, rest);
+            let _ = out
+                .send(OutputLine {
+                    stream,
+                    bytes: line,
+                })
+                .await;
+        }
+    }
+    if !pending.is_empty() {
+        let _ = out
+            .send(OutputLine {
+                stream,
+                bytes: pending,
+            })
+            .await;
+    }
+}

@@ -1,0 +1,297 @@
+//! The container init: pid 1 of the job's pid namespace.
+//!
+//! It builds the container ([`setup`]), says [`Reply::Ready`], and then
+//! serves the runner: one step at a time, forked from here so that steps
+//! share the container's filesystem. It is also the pid namespace's
+//! reaper: orphans are reparented to it and it collects them.
+//!
+//! It never execs: it is our own code, holding the full capabilities of
+//! the job's user namespace (worth nothing on the host). It makes itself
+//! non-dumpable, so a step (same uid, fewer capabilities) cannot ptrace it
+//! or read its `/proc/1/{mem,environ,exe}` — the last one being the
+//! runner's binary (the CVE-2019-5736 class; the binary is also owned by
+//! a host uid the container cannot write as).
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::prctl;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Gid, Pid, Uid, read, setgroups, sethostname, setresgid, setresuid};
+
+use super::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
+use super::step;
+use crate::backend::dind::hostimage;
+use crate::backend::dind::rootfs::NewRoot;
+use crate::backend::dind::seccomp::{self, Filters};
+use crate::backend::dind::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID};
+
+/// The fds the init gets from the shim (its copies, same numbers).
+pub struct Inherited {
+    /// Read end of the "ids are mapped" pipe.
+    pub go: OwnedFd,
+    /// The write end's number: the init's copy must be closed so that a
+    /// dying shim shows as end of file.
+    pub go_w: RawFd,
+    /// The control socket to the runner.
+    pub sock: OwnedFd,
+    /// The ID-mapped workspace tree, when the shim made one.
+    pub workspace: Option<OwnedFd>,
+}
+
+/// The init's main function, run in the cloned child; returns its exit code.
+pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
+    // If the shim dies, so do we (and with us the whole pid namespace).
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    // SAFETY: `go_w` is this process's copy of the pipe's write end, which
+    // nothing here uses; closing it by number is all we do with it.
+    unsafe { libc::close(fds.go_w) };
+
+    // Nothing runs before the shim has written our uid/gid maps.
+    let mut byte = [0u8; 1];
+    if !matches!(read(&fds.go, &mut byte), Ok(1)) {
+        return 1;
+    }
+    drop(fds.go);
+
+    let sock = fds.sock.as_fd();
+    match setup(config, fds.workspace) {
+        Ok(filters) => {
+            if protocol::send(sock, &Reply::Ready, &[]).is_err() {
+                return 1;
+            }
+            serve(sock, &filters)
+        }
+        Err(e) => {
+            let _ = protocol::send(sock, &Reply::SetupFailed(e), &[]);
+            1
+        }
+    }
+}
+
+/// Become root of the namespace, build the container, pivot into it.
+fn setup(config: &ContainerConfig, workspace: Option<OwnedFd>) -> Result<Filters, String> {
+    // Ids first: until now we were the overflow uid, unable to create
+    // files anyone could own.
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(|e| format!("setresgid: {e}"))?;
+    setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(|e| format!("setresuid: {e}"))?;
+    sethostname(&config.hostname).map_err(|e| format!("sethostname: {e}"))?;
+
+    build_root(config, workspace).map_err(|e| e.to_string())?;
+
+    // The job's own network namespace: loopback only, but up.
+    sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
+    let _ = prctl::set_name(c"nestci-init");
+    // After the mounts (which read our own /proc entries): from here on a
+    // step cannot ptrace us or open /proc/1/{mem,exe,environ}.
+    prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
+    seccomp::default_filters()
+}
+
+fn build_root(
+    config: &ContainerConfig,
+    workspace: Option<OwnedFd>,
+) -> crate::backend::dind::rootfs::Result<()> {
+    let root = NewRoot::mount_tmpfs(&config.root_dir)?;
+    hostimage::populate(&root, &config.host_paths)?;
+    match workspace {
+        Some(tree) => root.attach(
+            tree.as_fd(),
+            "/workspace",
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )?,
+        None => root.bind_host(
+            &config.workspace,
+            "/workspace",
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )?,
+    }
+    root.mount_fs(
+        "tmpfs",
+        "/tmp",
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    root.populate_dev()?;
+    write_etc(&root, &config.hostname)?;
+    // /proc before the old root goes (see rootfs's module docs).
+    root.mount_proc()?;
+    root.mount_sys()?;
+    root.pivot()
+}
+
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` of the job, bound
+/// over the image's (read-only) files.
+fn write_etc(root: &NewRoot, hostname: &str) -> crate::backend::dind::rootfs::Result<()> {
+    root.mkdir("/run/nestci", 0o755)?;
+    let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    let hosts = format!(
+        "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback {hostname}\n"
+    );
+    for (name, content) in [
+        ("hostname", format!("{hostname}\n").into_bytes()),
+        ("hosts", hosts.into_bytes()),
+        ("resolv.conf", resolv),
+    ] {
+        let ours = format!("/run/nestci/{name}");
+        root.write(&ours, &content)?;
+        let theirs = format!("/etc/{name}");
+        let is_file = fs::symlink_metadata(root.host_path(&theirs)).is_ok_and(|m| m.is_file());
+        if is_file {
+            root.bind_host(
+                &root.host_path(&ours),
+                &theirs,
+                sys::MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Serve requests until the runner closes the socket.
+fn serve(sock: BorrowedFd<'_>, filters: &Filters) -> isize {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    if mask.thread_block().is_err() {
+        return 1;
+    }
+    let Ok(sigfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+    else {
+        return 1;
+    };
+    let mut running: Option<Pid> = None;
+    loop {
+        let mut fds = [
+            PollFd::new(sock, PollFlags::POLLIN),
+            PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return 1,
+        }
+        let sock_ready = fds[0].any().unwrap_or(true);
+        let child_ready = fds[1].any().unwrap_or(false);
+        if sock_ready {
+            match protocol::recv::<Request>(sock) {
+                Ok(Some((Request::Run, fds))) => {
+                    let reply = if running.is_some() {
+                        Some(Reply::Error("a step is already running".into()))
+                    } else {
+                        match start_step(fds, filters) {
+                            Ok(pid) => {
+                                running = Some(pid);
+                                None
+                            }
+                            Err(e) => Some(Reply::Error(e)),
+                        }
+                    };
+                    if let Some(reply) = reply {
+                        let _ = protocol::send(sock, &reply, &[]);
+                    }
+                }
+                Ok(Some((Request::Kill, _))) => kill_all(),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                // The runner is gone or done: end the container.
+                Ok(None) | Err(_) => {
+                    kill_all();
+                    return 0;
+                }
+            }
+        }
+        if child_ready {
+            while let Ok(Some(_)) = sigfd.read_signal() {}
+            reap(sock, &mut running);
+        }
+    }
+}
+
+/// Collect every exited child; when it is the step, end what is left of
+/// it and tell the runner.
+fn reap(sock: BorrowedFd<'_>, running: &mut Option<Pid>) {
+    loop {
+        let (pid, reply) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, Reply::Exited(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Reply::Signaled(sig as i32)),
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        };
+        if Some(pid) == *running {
+            // A step's processes end with it: background children left
+            // behind would hold its output open and keep running into the
+            // next step (and a fork bomb would keep the pids limit full).
+            kill_all();
+            *running = None;
+            let _ = protocol::send(sock, &reply, &[]);
+        }
+    }
+}
+
+/// SIGKILL every process of the namespace but ourselves, pass after pass
+/// until none is left alive (a fork bomb may fork while we kill).
+fn kill_all() {
+    const MAX_PASSES: usize = 10_000;
+    for _ in 0..MAX_PASSES {
+        let mut alive = 0;
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid == 1 || is_zombie(pid) {
+                continue;
+            }
+            if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
+                alive += 1;
+            }
+        }
+        if alive == 0 {
+            return;
+        }
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true; // gone already
+    };
+    // `pid (comm) S ...`: the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_none_or(|state| state == 'Z' || state == 'X')
+}
+
+/// Fork the step's process; it hardens itself and execs (see [`step`]).
+fn start_step(fds: Vec<OwnedFd>, filters: &Filters) -> Result<Pid, String> {
+    let [spec, stdout, stderr]: [OwnedFd; 3] = fds
+        .try_into()
+        .map_err(|_| "a run request needs three fds (spec, stdout, stderr)".to_string())?;
+    let mut text = Vec::new();
+    fs::File::from(spec)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("reading the step spec: {e}"))?;
+    let spec: StepSpec =
+        serde_json::from_slice(&text).map_err(|e| format!("bad step spec: {e}"))?;
+    let prepared = step::Prepared::new(&spec)?;
+    // SAFETY: the init is single-threaded (the shim cloned it from a
+    // single-threaded process and it started no threads), so the child
+    // may run ordinary code until it execs.
+    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+        nix::unistd::ForkResult::Child => step::exec(&prepared, stdout, stderr, filters),
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+    }
+}

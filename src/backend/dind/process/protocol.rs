@@ -1,0 +1,125 @@
+//! What the runner and a job's container init say to each other.
+//!
+//! They share a `SOCK_SEQPACKET` unix socket pair (message boundaries kept,
+//! fds passed with `SCM_RIGHTS`). The runner sends the [`ContainerConfig`]
+//! first, then one [`Request`] at a time; the init answers each with a
+//! [`Reply`]. A step's own data (argv, env, working directory) travels in a
+//! sealed-size memfd attached to [`Request::Run`], together with the write
+//! ends of the step's stdout and stderr pipes, so that neither a big
+//! environment nor a long script runs into the socket's message size.
+//!
+//! The runner closing its end is the signal for the init to kill
+//! everything in the container and exit, which tears the pid namespace
+//! down; it works the same when the runner crashes.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::cmsg_space;
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::dind::idmap::IdPlan;
+
+/// Largest control message; configs and replies are far below it.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// At most this many fds ride on one message.
+const MAX_FDS: usize = 4;
+
+/// Everything the shim and the init need to build a job's container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The container's hostname: the job's name, made hostname-safe.
+    pub hostname: String,
+    /// An empty directory owned by the runner: the rootfs tmpfs is mounted
+    /// here (in the container's mount namespace only).
+    pub root_dir: PathBuf,
+    /// The project checkout, bound read-write at `/workspace`.
+    pub workspace: PathBuf,
+    /// Host directories exposed read-only at the same path (`--host-path`).
+    pub host_paths: Vec<PathBuf>,
+    pub ids: IdPlan,
+    /// `cgroup.procs` files of the job's cgroups, joined before the
+    /// container starts.
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// What a step runs, sent in a memfd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSpec {
+    pub argv: Vec<String>,
+    /// `NAME=value` pairs: the whole environment of the step.
+    pub env: Vec<String>,
+    /// Absolute path inside the container.
+    pub cwd: String,
+}
+
+/// Runner → init.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Run a step; fds: the [`StepSpec`] memfd, stdout, stderr.
+    Run,
+    /// Kill the running step and every other process but the init.
+    Kill,
+}
+
+/// Init → runner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply {
+    /// The container is built; steps may run.
+    Ready,
+    /// Building the container failed; the init exits.
+    SetupFailed(String),
+    /// The step's process exited with this code.
+    Exited(i32),
+    /// The step's process was killed by this signal.
+    Signaled(i32),
+    /// The request could not be carried out.
+    Error(String),
+}
+
+/// Send `msg` (as JSON) with `fds` attached.
+pub fn send<T: Serialize>(sock: BorrowedFd<'_>, msg: &T, fds: &[RawFd]) -> Result<(), Errno> {
+    let bytes = serde_json::to_vec(msg).map_err(|_| Errno::EINVAL)?;
+    let iov = [IoSlice::new(&bytes)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
+}
+
+/// Receive one message and the fds that came with it; `None` at end of
+/// stream (the peer closed its end).
+pub fn recv<T: DeserializeOwned>(sock: BorrowedFd<'_>) -> Result<Option<(T, Vec<OwnedFd>)>, Errno> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut space = cmsg_space!([RawFd; MAX_FDS]);
+    let (len, fds) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut fds = Vec::new();
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                // SAFETY: SCM_RIGHTS fds were just installed in our table by
+                // the kernel and belong to nobody else.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        (msg.bytes, fds)
+    };
+    if len == 0 {
+        return Ok(None);
+    }
+    let msg = serde_json::from_slice(&buf[..len]).map_err(|_| Errno::EBADMSG)?;
+    Ok(Some((msg, fds)))
+}

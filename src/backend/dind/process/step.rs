@@ -1,0 +1,152 @@
+//! A step's process, between the init's fork and exec.
+//!
+//! The order, each for a reason:
+//!
+//! 1. signal mask and dispositions back to defaults (the init blocks
+//!    SIGCHLD; Rust ignores SIGPIPE — both would leak through exec);
+//! 2. a session of its own, so the step's process group can be told apart;
+//! 3. stdio: /dev/null in, the runner's pipes out;
+//! 4. every other fd closed — the control socket, the signalfd and any fd
+//!    of the host must not reach the step;
+//! 5. the working directory entered *by path, inside the new root* and
+//!    checked to be reachable from `/` (a cwd outside the root is how the
+//!    CVE-2024-21626 class escapes);
+//! 6. capabilities narrowed to Docker's 14, then `no_new_privs`, then the
+//!    seccomp filter — last, so that the calls above are not filtered, and
+//!    after no_new_privs, which an unprivileged filter requires;
+//! 7. exec, searching `PATH` of the step's environment.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, getcwd, setsid};
+
+use super::protocol::StepSpec;
+use crate::backend::dind::caps;
+use crate::backend::dind::seccomp::Filters;
+use crate::backend::dind::sys;
+
+/// `PATH` when the step's environment has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A step's argv and env as C strings, made before the fork.
+pub struct Prepared {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    cwd: String,
+    /// Candidate paths for argv[0], in PATH order.
+    candidates: Vec<CString>,
+}
+
+impl Prepared {
+    pub fn new(spec: &StepSpec) -> Result<Prepared, String> {
+        let c = |s: &str| CString::new(s).map_err(|_| format!("a NUL byte in {s:?}"));
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| c(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = spec
+            .env
+            .iter()
+            .map(|a| c(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let program = spec.argv.first().ok_or("empty command")?;
+        let candidates = if program.contains('/') {
+            vec![c(program)?]
+        } else {
+            let path = spec
+                .env
+                .iter()
+                .find_map(|kv| kv.strip_prefix("PATH="))
+                .unwrap_or(DEFAULT_PATH);
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| c(&format!("{}/{program}", d.trim_end_matches('/'))))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(Prepared {
+            argv,
+            env,
+            cwd: spec.cwd.clone(),
+            candidates,
+        })
+    }
+}
+
+/// Become the step and exec it; never returns. On failure the reason goes
+/// to the step's stderr and the exit code is 127 (command not found) or
+/// 126 (anything else), as a shell would report.
+pub fn exec(step: &Prepared, stdout: OwnedFd, stderr: OwnedFd, filters: &Filters) -> ! {
+    let (code, msg) = match become_step(step, stdout, stderr, filters) {
+        Ok(never) => match never {},
+        Err((code, msg)) => (code, msg),
+    };
+    eprintln!("nestci: cannot start the step: {msg}");
+    // SAFETY: _exit ends this forked child without running the init's
+    // destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+enum Never {}
+
+fn become_step(
+    step: &Prepared,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    filters: &Filters,
+) -> Result<Never, (i32, String)> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| (126, format!("{what}: {e}"));
+    // 1.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| fail("sigprocmask", &e))?;
+    for sig in [Signal::SIGPIPE, Signal::SIGCHLD] {
+        // SAFETY: restoring the default disposition installs no handler.
+        unsafe { signal(sig, SigHandler::SigDfl) }.map_err(|e| fail("signal", &e))?;
+    }
+    // 2.
+    setsid().map_err(|e| fail("setsid", &e))?;
+    // 3.
+    let null = std::fs::File::open("/dev/null").map_err(|e| fail("/dev/null", &e))?;
+    dup2_stdin(&null).map_err(|e| fail("stdin", &e))?;
+    dup2_stdout(&stdout).map_err(|e| fail("stdout", &e))?;
+    dup2_stderr(&stderr).map_err(|e| fail("stderr", &e))?;
+    // 4.
+    sys::close_from(3).map_err(|e| fail("close_range", &e))?;
+    std::mem::forget((null, stdout, stderr)); // already closed by close_range
+    // 5.
+    chdir(step.cwd.as_str()).map_err(|e| fail(&format!("working directory {}", step.cwd), &e))?;
+    match getcwd() {
+        Ok(cwd) if cwd.is_absolute() => {}
+        _ => {
+            return Err((
+                126,
+                format!("working directory {} lies outside the container", step.cwd),
+            ));
+        }
+    }
+    // 6.
+    caps::restrict_to_default().map_err(|e| fail("capabilities", &e))?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", &e))?;
+    filters.install().map_err(|e| (126, e))?;
+    // 7.
+    let mut last = nix::errno::Errno::ENOENT;
+    for candidate in &step.candidates {
+        // execve returns only on failure.
+        let Err(e) = execve(candidate, &step.argv, &step.env);
+        if e != nix::errno::Errno::ENOENT && e != nix::errno::Errno::ENOTDIR {
+            last = e;
+        }
+    }
+    let program = step
+        .argv
+        .first()
+        .map_or_else(String::new, |a| a.to_string_lossy().into_owned());
+    let code = if last == nix::errno::Errno::ENOENT {
+        127
+    } else {
+        126
+    };
+    Err((code, format!("{program}: {last}")))
+}

@@ -1,0 +1,415 @@
+//! The container's root filesystem and its special mounts, built inside
+//! the job's mount namespace, then `pivot_root` into it.
+//!
+//! Every step here runs in the container init, as root of the job's user
+//! namespace, before any step exists. The order is deliberate:
+//!
+//! 1. `/` becomes recursively private, so nothing we mount propagates back
+//!    to the host's mount namespace (and nothing of the host's comes in).
+//! 2. A fresh tmpfs is the new root; the image's content goes in
+//!    ([`super::hostimage`] for `host`), the workspace is attached.
+//! 3. `/dev`, `/tmp`, `/etc/hosts`... are added.
+//! 4. `/proc` is mounted **before** the old root is detached: the kernel
+//!    lets a user namespace mount procfs only while a fully visible proc
+//!    is reachable in its mount namespace (HOST-FACTS). Docker's masked and
+//!    read-only paths are laid over it right after.
+//! 5. `/sys` read-only.
+//! 6. `pivot_root` (never chroot, which a root process can escape) and the
+//!    old root detached.
+//!
+//! Every mount target is opened with `openat2(RESOLVE_IN_ROOT)` and mounts
+//! are attached to that fd, so a symlink in an image can never redirect a
+//! mount outside the new root.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::{chdir, fchdir, pivot_root};
+
+use super::sys::{
+    AT_RECURSIVE, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+    OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, mount_setattr, move_mount, open_in_root, open_tree,
+};
+
+/// Files Docker hides behind `/dev/null` (or an empty read-only tmpfs for
+/// directories): kernel memory, keys, timing side channels, firmware.
+pub const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker makes read-only: kernel tunables and triggers.
+pub const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Device nodes bound from the host into the container's `/dev`.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// A mount step that failed, with what it was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct MountError {
+    pub what: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+pub type Result<T> = std::result::Result<T, MountError>;
+
+/// Attach context to any error.
+pub(crate) trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<std::io::Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| MountError {
+            what: what(),
+            source: e.into(),
+        })
+    }
+}
+
+/// The new root while it is being built: its mount point on the old root
+/// and an fd on it that every target is resolved against.
+pub struct NewRoot {
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+impl NewRoot {
+    /// Mount a fresh tmpfs at `dir` (an empty directory) as the new root.
+    pub fn mount_tmpfs(dir: &Path) -> Result<NewRoot> {
+        // Step 1: nothing propagates between the host and us from here on.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .context(|| "making / private".into())?;
+        mount(
+            Some("nestci-root"),
+            dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        )
+        .context(|| format!("mounting the root tmpfs on {}", dir.display()))?;
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context(|| format!("opening {}", dir.display()))?;
+        Ok(NewRoot {
+            path: dir.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// The host-side path of `inner` (an absolute container path). Only
+    /// for creating files and directories in the fresh tmpfs, which we
+    /// alone have written to; mounts go through [`NewRoot::target`].
+    pub fn host_path(&self, inner: &str) -> PathBuf {
+        self.path.join(inner.trim_start_matches('/'))
+    }
+
+    /// An `O_PATH` fd on `inner`, resolved without leaving the root.
+    pub fn target(&self, inner: &str) -> Result<OwnedFd> {
+        open_in_root(self.fd.as_fd(), Path::new(inner))
+            .context(|| format!("resolving mount target {inner} inside the container root"))
+    }
+
+    /// `mkdir -p` inside the root, with `mode` for the directories made.
+    pub fn mkdir(&self, inner: &str, mode: u32) -> Result<()> {
+        let path = self.host_path(inner);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(&path)
+            .context(|| format!("creating {inner}"))?;
+        // mkdir's mode is filtered by the umask; set it exactly.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .context(|| format!("chmod {inner}"))
+    }
+
+    /// Create an empty regular file (a mount point for a file bind).
+    pub fn touch(&self, inner: &str, mode: u32) -> Result<()> {
+        let path = self.host_path(inner);
+        fs::write(&path, b"").context(|| format!("creating {inner}"))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .context(|| format!("chmod {inner}"))
+    }
+
+    /// Write a file with `content`.
+    pub fn write(&self, inner: &str, content: &[u8]) -> Result<()> {
+        fs::write(self.host_path(inner), content).context(|| format!("writing {inner}"))
+    }
+
+    pub fn symlink(&self, target: impl AsRef<Path>, inner: &str) -> Result<()> {
+        symlink(target, self.host_path(inner)).context(|| format!("creating symlink {inner}"))
+    }
+
+    /// Bind `source` (a host path) onto `inner`, the whole subtree, with
+    /// `attrs` (`MOUNT_ATTR_*`) set on every mount of it.
+    pub fn bind_host(&self, source: &Path, inner: &str, attrs: u64) -> Result<()> {
+        let tree = open_tree(
+            None,
+            source,
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE,
+        )
+        .context(|| format!("cloning the mount tree of {}", source.display()))?;
+        self.attach(tree.as_fd(), inner, attrs)
+            .map_err(|e| MountError {
+                what: format!("binding {} at {inner}: {}", source.display(), e.what),
+                source: e.source,
+            })
+    }
+
+    /// Set `attrs` on the detached tree `tree` and attach it at `inner`.
+    pub fn attach(&self, tree: BorrowedFd<'_>, inner: &str, attrs: u64) -> Result<()> {
+        if attrs != 0 {
+            mount_setattr(tree, attrs, None).context(|| "setting mount attributes".into())?;
+        }
+        let target = self.target(inner)?;
+        move_mount(tree, target.as_fd()).context(|| "attaching the mount".into())
+    }
+
+    /// Mount a new filesystem (tmpfs, proc, ...) at `inner`. The target is
+    /// resolved in the root first and mounted through its `/proc/self/fd`
+    /// link, which names exactly that directory.
+    pub fn mount_fs(
+        &self,
+        fstype: &str,
+        inner: &str,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()> {
+        let target = self.target(inner)?;
+        let via = format!("/proc/self/fd/{}", target.as_raw_fd());
+        mount(Some(fstype), via.as_str(), Some(fstype), flags, data)
+            .context(|| format!("mounting {fstype} on {inner}"))
+    }
+
+    /// Re-bind `inner` onto itself read-only (the whole subtree).
+    fn make_read_only(&self, inner: &str) -> Result<()> {
+        let target = self.target(inner)?;
+        let tree = open_tree(
+            Some(target.as_fd()),
+            Path::new(""),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | libc::AT_EMPTY_PATH as u32,
+        )
+        .context(|| format!("cloning {inner}"))?;
+        self.attach(
+            tree.as_fd(),
+            inner,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        )
+    }
+
+    /// Hide `inner`: `/dev/null` over a file, an empty read-only tmpfs over
+    /// a directory; a path the kernel does not have is skipped.
+    fn mask(&self, inner: &str) -> Result<()> {
+        let Ok(meta) = fs::symlink_metadata(self.host_path(inner)) else {
+            return Ok(());
+        };
+        if meta.is_dir() {
+            self.mount_fs(
+                "tmpfs",
+                inner,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+            )
+        } else {
+            let null = self.target("/dev/null")?;
+            let tree = open_tree(
+                Some(null.as_fd()),
+                Path::new(""),
+                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32,
+            )
+            .context(|| "cloning /dev/null".into())?;
+            self.attach(tree.as_fd(), inner, 0)
+        }
+    }
+
+    /// `/dev`: a tmpfs with the usual nodes bound from the host (a device
+    /// node *created* in a user namespace would not open: such mounts are
+    /// implicitly nodev), a private devpts instance, `/dev/shm`, `/dev/mqueue`.
+    pub fn populate_dev(&self) -> Result<()> {
+        self.mkdir("/dev", 0o755)?;
+        self.mount_fs(
+            "tmpfs",
+            "/dev",
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            Some("mode=0755,size=65536k"),
+        )?;
+        for dev in DEVICES {
+            let inner = format!("/dev/{dev}");
+            self.touch(&inner, 0o666)?;
+            self.bind_host(
+                Path::new(&inner),
+                &inner,
+                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+            )?;
+        }
+        self.mkdir("/dev/pts", 0o755)?;
+        self.mount_fs(
+            "devpts",
+            "/dev/pts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620"),
+        )?;
+        self.symlink("pts/ptmx", "/dev/ptmx")?;
+        self.mkdir("/dev/shm", 0o1777)?;
+        self.mount_fs(
+            "tmpfs",
+            "/dev/shm",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=1777,size=65536k"),
+        )?;
+        self.mkdir("/dev/mqueue", 0o755)?;
+        self.mount_fs(
+            "mqueue",
+            "/dev/mqueue",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        )?;
+        for (name, to) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            self.symlink(to, &format!("/dev/{name}"))?;
+        }
+        Ok(())
+    }
+
+    /// `/proc` for the job's pid namespace, with Docker's masked and
+    /// read-only paths. Must run while the old root is still attached.
+    pub fn mount_proc(&self) -> Result<()> {
+        self.mkdir("/proc", 0o555)?;
+        self.mount_fs(
+            "proc",
+            "/proc",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None,
+        )?;
+        for path in MASKED.iter().filter(|p| p.starts_with("/proc/")) {
+            self.mask(path)?;
+        }
+        for path in READ_ONLY {
+            if self.host_path(path).exists() {
+                self.make_read_only(path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `/sys` read-only: a fresh sysfs (allowed because the job has its own
+    /// network namespace), or the host's bound read-only where that is
+    /// refused; then the masked paths.
+    pub fn mount_sys(&self) -> Result<()> {
+        self.mkdir("/sys", 0o555)?;
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if self.mount_fs("sysfs", "/sys", flags, None).is_err() {
+            self.bind_host(
+                Path::new("/sys"),
+                "/sys",
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+            )?;
+        }
+        for path in MASKED.iter().filter(|p| p.starts_with("/sys/")) {
+            self.mask(path)?;
+        }
+        Ok(())
+    }
+
+    /// Make the new root `/` and detach the old one. After this nothing of
+    /// the host's tree is reachable but what was bound in.
+    pub fn pivot(self) -> Result<()> {
+        // pivot_root(".", "."): the old root ends up stacked under the new
+        // one at "/", and the detach below removes it; no directory for
+        // the old root is needed inside the image.
+        fchdir(&self.fd).context(|| "entering the new root".into())?;
+        pivot_root(".", ".").context(|| "pivot_root".into())?;
+        umount2(".", MntFlags::MNT_DETACH).context(|| "detaching the old root".into())?;
+        chdir("/").context(|| "chdir /".into())?;
+        Ok(())
+    }
+}
+
+/// A hostname the kernel takes: letters, digits, `-` and `.`, at most 63
+/// bytes; anything else becomes `-`.
+pub fn hostname_for(job: &str) -> String {
+    let mut name: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = name.trim_matches('-').to_string();
+    name = if trimmed.is_empty() {
+        "job".into()
+    } else {
+        trimmed
+    };
+    name.truncate(63);
+    name
+}
+
+/// File names of `dir` (for the ssh host keys); empty when unreadable.
+pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `name` starts with `prefix` (OsStr without UTF-8 assumptions).
+pub fn has_prefix(name: &OsStr, prefix: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    name.as_bytes().starts_with(prefix.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hostname_for;
+
+    #[test]
+    fn hostnames_are_sanitised() {
+        assert_eq!(hostname_for("hello"), "hello");
+        assert_eq!(
+            hostname_for("test [SHELL_FLAVOR=dash, N=1]"),
+            "test--SHELL-FLAVOR-dash--N-1"
+        );
+        assert_eq!(hostname_for("[]"), "job");
+        assert_eq!(hostname_for(&"x".repeat(100)).len(), 63);
+    }
+}
