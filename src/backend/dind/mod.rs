@@ -117,6 +117,22 @@ impl DindBackend {
     }
 }
 
+/// Where the jobs' state directories go: `$NESTCI_STATE_DIR`, else
+/// `/run/nestci` for root, else the temp directory. The container's root
+/// (for root: an unmapped uid) must be able to traverse every directory
+/// above it, which root's `$TMPDIR` need not allow; a user's container
+/// root is the user, so their temp directory is fine.
+fn state_base() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NESTCI_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        PathBuf::from("/run/nestci")
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
     image.map_or("host", |i| i.value.as_str())
 }
@@ -160,10 +176,22 @@ impl Backend for DindBackend {
 
         // The rootfs mount point: an empty directory the container's root
         // (an unmapped uid) may traverse, never write.
-        let state = tempfile::Builder::new()
-            .prefix("nestci-dind-")
-            .tempdir()
-            .map_err(|e| runtime("cannot create the job's state directory", e))?;
+        let base = state_base();
+        let state = std::fs::create_dir_all(&base)
+            .and_then(|()| {
+                tempfile::Builder::new()
+                    .prefix("nestci-dind-")
+                    .tempdir_in(&base)
+            })
+            .map_err(|e| {
+                runtime(
+                    &format!(
+                        "cannot create the job's state directory in {}",
+                        base.display()
+                    ),
+                    e,
+                )
+            })?;
         let root_dir = state.path().join("root");
         std::fs::create_dir(&root_dir)
             .and_then(|()| {
