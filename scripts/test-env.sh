@@ -7,6 +7,8 @@
 #      from /bin/busybox and the recipe in docker/busybox/.
 #   3. That rootfs imported into the Docker daemon as nestci-test/busybox:latest
 #      (ENV PATH=/bin, CMD ["sh"]), through the Engine API, no docker CLI.
+#   4. For the dind runtime's tests: user namespaces and the memory/pids
+#      cgroup controllers present (checked), mount/util-linux/hostname.
 #
 # Idempotent and quiet: it prints one line per thing it actually does and
 # nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
@@ -282,6 +284,34 @@ verify_busybox_image() {
     debug "verified: $BUSYBOX_IMAGE"
 }
 
+# --- dind runtime prerequisites ---------------------------------------------------
+
+# The dind tests (tests/dind_*.rs) run real containers: they need user
+# namespaces, the memory and pids cgroup controllers (v1 or v2), and the
+# tools their steps call (mount, unshare, hostname). A missing kernel
+# facility is an error here, never a skip in the tests.
+cgroup_controller_available() {
+    local c="$1"
+    [[ -e /sys/fs/cgroup/$c/cgroup.procs ]] && return 0
+    local f
+    for f in /sys/fs/cgroup/cgroup.controllers /sys/fs/cgroup/unified/cgroup.controllers; do
+        [[ -r $f ]] && grep -qw "$c" "$f" && return 0
+    done
+    return 1
+}
+
+ensure_dind_host() {
+    apt_install mount util-linux hostname
+    local max
+    max="$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)"
+    ((max > 0)) || die "user namespaces are disabled (user.max_user_namespaces=$max); the dind tests need them: sysctl -w user.max_user_namespaces=15000"
+    local c
+    for c in memory pids; do
+        cgroup_controller_available "$c" || die "no $c cgroup controller (v1 or v2) on this host; the dind limit tests need it"
+    done
+    debug "dind prerequisites present (user namespaces: $max)"
+}
+
 # --- main ----------------------------------------------------------------------
 
 main() {
@@ -289,6 +319,7 @@ main() {
     take_lock
     make_work_dir
     ensure_host_packages
+    ensure_dind_host
     ensure_busybox_rootfs
     ensure_docker_daemon
     ensure_busybox_image

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod cli;
 pub mod diag;
 pub mod dialect;
+pub mod doctor;
 pub mod model;
 pub mod plan;
 pub mod policy;

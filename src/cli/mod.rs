@@ -4,6 +4,7 @@
 //! 1 when a job failed, 2 for usage and validation errors, 3 when the
 //! policy refuses a pipeline, 130 after Ctrl-C.
 
+mod doctor;
 mod list;
 pub mod policy;
 mod report;
@@ -59,6 +60,9 @@ pub enum Command {
     List(FileArg),
     /// Judge a pipeline for privilege exposure; list and explain the rules.
     Policy(policy::PolicyArgs),
+    /// Check what this host supports (user namespaces, id ranges, overlay,
+    /// cgroups, seccomp, a Docker daemon) and what a missing piece costs.
+    Doctor,
 }
 
 /// The pipeline file argument shared by the subcommands.
@@ -128,6 +132,7 @@ pub fn main() -> i32 {
         Command::List(args) => list::list(&args, &reporter),
         Command::Run(args) => run::run(&args, &reporter),
         Command::Policy(args) => policy::policy(&args, &reporter),
+        Command::Doctor => doctor::doctor(),
     }
 }
 

@@ -34,8 +34,17 @@ pub const ETC_SECRETS: &[&str] = &[
 /// anything (no_new_privs blocks it too; this is the second lock).
 const RO: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
+/// A host path to expose, with the detached mount tree the shim cloned
+/// for it while it could still see the host (root's home is not
+/// traversable by the container's unmapped root); `None` when the
+/// runner is not root, whose container root may open the path itself.
+pub struct HostPath<'a> {
+    pub path: &'a Path,
+    pub tree: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
 /// Lay out the host image in `root` (a fresh tmpfs).
-pub fn populate(root: &NewRoot, host_paths: &[std::path::PathBuf]) -> Result<()> {
+pub fn populate(root: &NewRoot, host_paths: &[HostPath<'_>]) -> Result<()> {
     for dir in SYSTEM_DIRS {
         let host = Path::new(dir);
         let Ok(meta) = fs::symlink_metadata(host) else {
@@ -63,8 +72,8 @@ pub fn populate(root: &NewRoot, host_paths: &[std::path::PathBuf]) -> Result<()>
     }
     root.symlink("../run", "/var/run")?;
     hide_etc_secrets(root)?;
-    for path in host_paths {
-        expose(root, path)?;
+    for host_path in host_paths {
+        expose(root, host_path)?;
     }
     Ok(())
 }
@@ -89,11 +98,19 @@ fn hide_etc_secrets(root: &NewRoot) -> Result<()> {
 }
 
 /// Expose a host path read-only at the same place (`--host-path`).
-fn expose(root: &NewRoot, path: &Path) -> Result<()> {
+fn expose(root: &NewRoot, host_path: &HostPath<'_>) -> Result<()> {
+    let path = host_path.path;
     let inner = path.to_string_lossy().to_string();
-    let meta = fs::metadata(path).context(|| format!("--host-path {inner}"))?;
+    let is_dir = match host_path.tree {
+        Some(tree) => nix::sys::stat::fstat(tree)
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .context(|| format!("--host-path {inner}"))?,
+        None => fs::metadata(path)
+            .context(|| format!("--host-path {inner}"))?
+            .is_dir(),
+    };
     if root.target(&inner).is_err() {
-        if meta.is_dir() {
+        if is_dir {
             root.mkdir(&inner, 0o755)?;
         } else {
             if let Some(parent) = path.parent() {
@@ -102,7 +119,11 @@ fn expose(root: &NewRoot, path: &Path) -> Result<()> {
             root.touch(&inner, 0o444)?;
         }
     }
-    root.bind_host(path, &inner, RO).map_err(|e| MountError {
+    let attached = match host_path.tree {
+        Some(tree) => root.attach(tree, &inner, RO),
+        None => root.bind_host(path, &inner, RO),
+    };
+    attached.map_err(|e| MountError {
         what: format!("--host-path {inner}: {}", e.what),
         source: e.source,
     })

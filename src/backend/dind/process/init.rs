@@ -42,6 +42,9 @@ pub struct Inherited {
     pub sock: OwnedFd,
     /// The ID-mapped workspace tree, when the shim made one.
     pub workspace: Option<OwnedFd>,
+    /// Detached trees of the `--host-path`s, in config order (see
+    /// [`hostimage::HostPath`]).
+    pub host_paths: Vec<Option<OwnedFd>>,
 }
 
 /// The init's main function, run in the cloned child; returns its exit code.
@@ -60,7 +63,7 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
     drop(fds.go);
 
     let sock = fds.sock.as_fd();
-    match setup(config, fds.workspace) {
+    match setup(config, fds.workspace, &fds.host_paths) {
         Ok(filters) => {
             if protocol::send(sock, &Reply::Ready, &[]).is_err() {
                 return 1;
@@ -75,7 +78,11 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
 }
 
 /// Become root of the namespace, build the container, pivot into it.
-fn setup(config: &ContainerConfig, workspace: Option<OwnedFd>) -> Result<Filters, String> {
+fn setup(
+    config: &ContainerConfig,
+    workspace: Option<OwnedFd>,
+    host_paths: &[Option<OwnedFd>],
+) -> Result<Filters, String> {
     // Ids first: until now we were the overflow uid, unable to create
     // files anyone could own.
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -85,7 +92,7 @@ fn setup(config: &ContainerConfig, workspace: Option<OwnedFd>) -> Result<Filters
         .map_err(|e| format!("setresuid: {e}"))?;
     sethostname(&config.hostname).map_err(|e| format!("sethostname: {e}"))?;
 
-    build_root(config, workspace).map_err(|e| e.to_string())?;
+    build_root(config, workspace, host_paths).map_err(|e| e.to_string())?;
 
     // The job's own network namespace: loopback only, but up.
     sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
@@ -99,9 +106,19 @@ fn setup(config: &ContainerConfig, workspace: Option<OwnedFd>) -> Result<Filters
 fn build_root(
     config: &ContainerConfig,
     workspace: Option<OwnedFd>,
+    host_paths: &[Option<OwnedFd>],
 ) -> crate::backend::dind::rootfs::Result<()> {
     let root = NewRoot::mount_tmpfs(&config.root_dir)?;
-    hostimage::populate(&root, &config.host_paths)?;
+    let host_paths: Vec<hostimage::HostPath<'_>> = config
+        .host_paths
+        .iter()
+        .zip(host_paths)
+        .map(|(path, tree)| hostimage::HostPath {
+            path,
+            tree: tree.as_ref().map(|t| t.as_fd()),
+        })
+        .collect();
+    hostimage::populate(&root, &host_paths)?;
     match workspace {
         Some(tree) => root.attach(
             tree.as_fd(),

@@ -67,12 +67,30 @@ fn run() -> Result<i32, String> {
         None => None,
     };
 
+    // Host paths are cloned here too, while we can still traverse the
+    // invoking user's home; a user (no CAP_SYS_ADMIN) leaves it to the
+    // init, whose root is that user.
+    let host_paths = config
+        .host_paths
+        .iter()
+        .map(
+            |p| match open_tree(None, p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE) {
+                Ok(tree) => Ok(Some(tree)),
+                Err(nix::errno::Errno::EPERM) if !nix::unistd::Uid::effective().is_root() => {
+                    Ok(None)
+                }
+                Err(e) => Err(format!("--host-path {}: {e}", p.display())),
+            },
+        )
+        .collect::<Result<Vec<_>, String>>()?;
+
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut payload = Some(init::Inherited {
         go: go_r,
         go_w: go_w.as_raw_fd(),
         sock,
         workspace,
+        host_paths,
     });
     let mut stack = vec![0u8; INIT_STACK];
     let flags = CloneFlags::CLONE_NEWUSER
