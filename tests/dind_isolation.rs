@@ -35,6 +35,7 @@ jobs:
           echo "cwd=$(pwd)"
           echo "lo=$(cat /sys/class/net/lo/operstate)"
           echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
+          echo "fds=$(ls /proc/self/fd | tr '\n' ' ')"
 "#;
 
 #[test]
@@ -84,6 +85,9 @@ fn a_step_sees_only_its_container() {
     assert_eq!(v("cwd"), "/workspace");
     assert_eq!(v("lo"), "unknown", "loopback is up (lo reports `unknown`)");
     assert_eq!(v("ifaces").trim(), "lo", "a network namespace of its own");
+    // stdio, plus the directory fd `ls` opened for itself: nothing of the
+    // runtime (control socket, signalfd, host directories) leaks in.
+    assert_eq!(v("fds").trim(), "0 1 2 3", "only stdio reaches a step");
     sandbox.assert_nothing_left();
 }
 
@@ -150,6 +154,38 @@ jobs:
     assert!(
         !lines.iter().any(|l| l == "never"),
         "no step after a failure"
+    );
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn security_keys_it_cannot_honour_are_reported_not_ignored() {
+    let sandbox = Sandbox::new(
+        r#"
+name: asks
+image: host
+jobs:
+  asks:
+    security:
+      network: host
+      cap_add: [SYS_ADMIN]
+    steps:
+      - run: echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
+"#,
+    );
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    for key in ["network", "cap_add"] {
+        assert!(
+            run.stdout
+                .contains(&format!("security.{key} is not applied")),
+            "{}",
+            run.describe()
+        );
+    }
+    assert_eq!(
+        run.value("asks", "ifaces").as_deref().map(str::trim),
+        Some("lo")
     );
     sandbox.assert_nothing_left();
 }

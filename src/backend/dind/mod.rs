@@ -212,7 +212,7 @@ impl Backend for DindBackend {
             &job.resources,
         )
         .map_err(|e| runtime("cannot create the job's cgroup", e))?;
-        for note in &cgroup.notes {
+        for note in cgroup.notes.iter().chain(&ignored_security(job)) {
             let _ = out.send(note_line(note)).await;
         }
 
@@ -257,6 +257,38 @@ impl Backend for DindBackend {
             }
         }
     }
+}
+
+/// The `security:` keys this runtime does not apply yet, said out loud
+/// rather than silently ignored. The container keeps its defaults
+/// (private namespaces, Docker's capabilities, seccomp, no_new_privs).
+fn ignored_security(job: &Job) -> Vec<String> {
+    let s = &job.security;
+    let mut keys = Vec::new();
+    let mut flag = |set: bool, key: &str| {
+        if set {
+            keys.push(key.to_string());
+        }
+    };
+    flag(s.privileged.is_some(), "privileged");
+    flag(!s.cap_add.is_empty(), "cap_add");
+    flag(!s.cap_drop.is_empty(), "cap_drop");
+    flag(s.mount_docker_socket.is_some(), "mount_docker_socket");
+    flag(s.network.is_some(), "network");
+    flag(s.pid.is_some(), "pid");
+    flag(s.ipc.is_some(), "ipc");
+    flag(s.uts.is_some(), "uts");
+    flag(s.userns.is_some(), "userns");
+    flag(s.seccomp.is_some(), "seccomp");
+    flag(s.apparmor.is_some(), "apparmor");
+    flag(s.no_new_privs.is_some(), "no_new_privs");
+    flag(!s.devices.is_empty(), "devices");
+    flag(!s.volumes.is_empty(), "volumes");
+    flag(s.read_only.is_some(), "read_only");
+    flag(s.user.is_some(), "user");
+    keys.into_iter()
+        .map(|k| format!("security.{k} is not applied by the dind runtime yet; the job runs with its defaults"))
+        .collect()
 }
 
 fn note_line(text: &str) -> OutputLine {
