@@ -281,6 +281,8 @@ fn ignored_security(job: &Job) -> Vec<String> {
     flag(s.userns.is_some(), "userns");
     flag(s.seccomp.is_some(), "seccomp");
     flag(s.apparmor.is_some(), "apparmor");
+    flag(s.selinux.is_some(), "selinux");
+    flag(s.systempaths.is_some(), "systempaths");
     flag(s.no_new_privs.is_some(), "no_new_privs");
     flag(!s.devices.is_empty(), "devices");
     flag(!s.volumes.is_empty(), "volumes");
