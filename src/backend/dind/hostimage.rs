@@ -12,6 +12,7 @@
 //! `/usr`; they are recreated as the same symlinks.
 
 use std::fs;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::rootfs::{Context, MountError, NewRoot, Result, has_prefix, names_in};
@@ -82,7 +83,7 @@ pub fn populate(root: &NewRoot, host_paths: &[HostPath<'_>]) -> Result<()> {
 fn hide_etc_secrets(root: &NewRoot) -> Result<()> {
     root.mkdir("/run/nestci", 0o755)?;
     root.touch("/run/nestci/empty", 0o444)?;
-    let empty = root.host_path("/run/nestci/empty");
+    let empty = root.target("/run/nestci/empty")?;
     let mut secrets: Vec<String> = ETC_SECRETS.iter().map(|s| s.to_string()).collect();
     for name in names_in(Path::new("/etc/ssh")) {
         if has_prefix(&name, "ssh_host_") {
@@ -91,7 +92,15 @@ fn hide_etc_secrets(root: &NewRoot) -> Result<()> {
     }
     for secret in secrets {
         if fs::symlink_metadata(&secret).is_ok_and(|m| m.is_file()) {
-            root.bind_host(&empty, &secret, RO)?;
+            let tree = super::sys::open_tree(
+                Some(empty.as_fd()),
+                Path::new(""),
+                super::sys::OPEN_TREE_CLONE
+                    | super::sys::OPEN_TREE_CLOEXEC
+                    | libc::AT_EMPTY_PATH as u32,
+            )
+            .context(|| "cloning the empty file".into())?;
+            root.attach(tree.as_fd(), &secret, RO)?;
         }
     }
     Ok(())

@@ -12,6 +12,7 @@
 //! | [`process`] | shim → init → steps: who forks whom, and the control protocol |
 //! | [`rootfs`] | the new root, `/dev`, `/proc`, `/sys`, masked paths, `pivot_root` |
 //! | [`hostimage`] | the `host` image: the host's system directories, read-only |
+//! | [`image`] | rootfs directories and tarballs; the content-addressed store |
 //! | [`caps`], [`seccomp`] | what a step may still do inside its namespaces |
 //! | [`sys`] | the raw system calls nix does not wrap yet |
 //!
@@ -26,6 +27,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod hostimage;
 pub mod idmap;
+pub mod image;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
@@ -137,16 +139,6 @@ fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
     image.map_or("host", |i| i.value.as_str())
 }
 
-fn unsupported_image(image: &str) -> BackendError {
-    BackendError::Image {
-        image: image.to_string(),
-        message: "dind runs only the `host` image so far (rootfs directories, tarballs and \
-                  `docker save` archives come next); use `image: host`, or --mode dood for \
-                  Docker images"
-            .into(),
-    }
-}
-
 fn runtime(what: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Runtime(format!("{what}: {e}"))
 }
@@ -164,10 +156,21 @@ impl Backend for DindBackend {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobHandle>, BackendError> {
-        let image = image_of(job.image.as_ref());
-        if image != "host" {
-            return Err(unsupported_image(image));
-        }
+        let reference = image_of(job.image.as_ref()).to_string();
+        let workspace = ctx.workspace.clone();
+        let resolved = tokio::task::spawn_blocking(move || image::resolve(&reference, &workspace))
+            .await
+            .map_err(|e| runtime("resolving the image", e))?;
+        let rootfs = match resolved {
+            Ok(image::Image::Host) => None,
+            Ok(image::Image::Rootfs(dir)) => Some(dir),
+            Err(message) => {
+                return Err(BackendError::Image {
+                    image: image_of(job.image.as_ref()).to_string(),
+                    message,
+                });
+            }
+        };
         if !job.services.is_empty() {
             return Err(BackendError::Runtime(
                 "services are not supported by the dind runtime yet; use --mode dood".into(),
@@ -221,6 +224,7 @@ impl Backend for DindBackend {
             root_dir,
             workspace: ctx.workspace.clone(),
             host_paths: self.host_paths.clone(),
+            rootfs,
             ids: self.ids.clone(),
             cgroup_procs: cgroup.procs_files(),
         };
@@ -445,10 +449,13 @@ impl JobHandle for Container {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<StepExit, BackendError> {
-        if let Some(image) = &step.image
-            && image.value != "host"
-        {
-            return Err(unsupported_image(&image.value));
+        if let Some(image) = &step.image {
+            return Err(BackendError::Image {
+                image: image.value.clone(),
+                message: "a step with an image of its own is not supported by dind yet; \
+                          run it as a job of its own"
+                    .into(),
+            });
         }
         let spec = step_spec(step, env);
         let memfd =

@@ -24,7 +24,6 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -129,11 +128,43 @@ impl NewRoot {
         })
     }
 
-    /// The host-side path of `inner` (an absolute container path). Only
-    /// for creating files and directories in the fresh tmpfs, which we
-    /// alone have written to; mounts go through [`NewRoot::target`].
-    pub fn host_path(&self, inner: &str) -> PathBuf {
-        self.path.join(inner.trim_start_matches('/'))
+    /// Mount an overlay as the new root: `lower` (a detached tree of the
+    /// image's rootfs, ID-mapped by the shim) read-only below, a tmpfs
+    /// above for what the job writes. Everything lives under a staging
+    /// tmpfs at `dir`; the overlay at `dir/merged` becomes the root.
+    pub fn mount_overlay(dir: &Path, lower: BorrowedFd<'_>) -> Result<NewRoot> {
+        let staging = NewRoot::mount_tmpfs(dir)?;
+        for d in ["/lower", "/upper", "/work", "/merged"] {
+            staging.mkdir(d, 0o755)?;
+        }
+        staging.attach(lower, "/lower", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+        let at = |d: &str| staging.path.join(d).to_string_lossy().into_owned();
+        // userxattr: inside a user namespace overlay keeps its metadata in
+        // user.overlay.* xattrs (trusted.* needs host privileges).
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            at("lower"),
+            at("upper"),
+            at("work")
+        );
+        let merged = staging.path.join("merged");
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        )
+        .context(|| "mounting the image's overlay (a kernel without overlay in user namespaces needs a copy, not implemented yet)".into())?;
+        let fd = nix::fcntl::open(
+            &merged,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context(|| "opening the overlay".into())?;
+        Ok(NewRoot { path: merged, fd })
     }
 
     /// An `O_PATH` fd on `inner`, resolved without leaving the root.
@@ -142,34 +173,87 @@ impl NewRoot {
             .context(|| format!("resolving mount target {inner} inside the container root"))
     }
 
-    /// `mkdir -p` inside the root, with `mode` for the directories made.
+    /// Whether `inner` exists (resolved inside the root).
+    pub fn exists(&self, inner: &str) -> bool {
+        open_in_root(self.fd.as_fd(), Path::new(inner)).is_ok()
+    }
+
+    /// Whether `inner` is a regular file (resolved inside the root).
+    pub fn is_file(&self, inner: &str) -> bool {
+        open_in_root(self.fd.as_fd(), Path::new(inner))
+            .and_then(|fd| nix::sys::stat::fstat(&fd))
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    }
+
+    /// The parent directory of `inner` (resolved inside the root) and the
+    /// last component. Files are created *at* that fd, never through a
+    /// host path, so a symlink in an image cannot send a write outside.
+    fn parent(&self, inner: &str) -> Result<(OwnedFd, String)> {
+        let path = Path::new(inner);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| MountError {
+                what: format!("{inner} has no file name"),
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            })?;
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        Ok((self.target(&parent.to_string_lossy())?, name))
+    }
+
+    /// `mkdir -p` inside the root, with `mode` for the directories made
+    /// (the init runs with umask 0, so the mode is exact).
     pub fn mkdir(&self, inner: &str, mode: u32) -> Result<()> {
-        let path = self.host_path(inner);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(mode)
-            .create(&path)
-            .context(|| format!("creating {inner}"))?;
-        // mkdir's mode is filtered by the umask; set it exactly.
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .context(|| format!("chmod {inner}"))
+        let mut sofar = PathBuf::from("/");
+        for component in Path::new(inner).components().skip(1) {
+            sofar.push(component);
+            let (parent, name) = self.parent(&sofar.to_string_lossy())?;
+            match nix::sys::stat::mkdirat(
+                &parent,
+                name.as_str(),
+                nix::sys::stat::Mode::from_bits_truncate(mode),
+            ) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).context(|| format!("creating {inner}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Create (or truncate) a regular file with `content` and `mode`,
+    /// refusing to follow a symlink in its place.
+    pub fn write_file(&self, inner: &str, content: &[u8], mode: u32) -> Result<()> {
+        use nix::fcntl::OFlag;
+        let (parent, name) = self.parent(inner)?;
+        let fd = nix::fcntl::openat(
+            &parent,
+            name.as_str(),
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(mode),
+        )
+        .context(|| format!("creating {inner}"))?;
+        let mut file = fs::File::from(fd);
+        std::io::Write::write_all(&mut file, content).context(|| format!("writing {inner}"))
     }
 
     /// Create an empty regular file (a mount point for a file bind).
     pub fn touch(&self, inner: &str, mode: u32) -> Result<()> {
-        let path = self.host_path(inner);
-        fs::write(&path, b"").context(|| format!("creating {inner}"))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .context(|| format!("chmod {inner}"))
+        self.write_file(inner, b"", mode)
     }
 
     /// Write a file with `content`.
     pub fn write(&self, inner: &str, content: &[u8]) -> Result<()> {
-        fs::write(self.host_path(inner), content).context(|| format!("writing {inner}"))
+        self.write_file(inner, content, 0o644)
     }
 
     pub fn symlink(&self, target: impl AsRef<Path>, inner: &str) -> Result<()> {
-        symlink(target, self.host_path(inner)).context(|| format!("creating symlink {inner}"))
+        let (parent, name) = self.parent(inner)?;
+        nix::unistd::symlinkat(target.as_ref(), &parent, name.as_str())
+            .context(|| format!("creating symlink {inner}"))
     }
 
     /// Bind `source` (a host path) onto `inner`, the whole subtree, with
@@ -232,10 +316,12 @@ impl NewRoot {
     /// Hide `inner`: `/dev/null` over a file, an empty read-only tmpfs over
     /// a directory; a path the kernel does not have is skipped.
     fn mask(&self, inner: &str) -> Result<()> {
-        let Ok(meta) = fs::symlink_metadata(self.host_path(inner)) else {
+        let Ok(fd) = self.target(inner) else {
             return Ok(());
         };
-        if meta.is_dir() {
+        let is_dir =
+            nix::sys::stat::fstat(&fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if is_dir {
             self.mount_fs(
                 "tmpfs",
                 inner,
@@ -321,7 +407,7 @@ impl NewRoot {
             self.mask(path)?;
         }
         for path in READ_ONLY {
-            if self.host_path(path).exists() {
+            if self.exists(path) {
                 self.make_read_only(path)?;
             }
         }

@@ -27,7 +27,7 @@ use nix::unistd::{Gid, Pid, Uid, read, setgroups, sethostname, setresgid, setres
 use super::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
 use super::step;
 use crate::backend::dind::hostimage;
-use crate::backend::dind::rootfs::NewRoot;
+use crate::backend::dind::rootfs::{Context, NewRoot};
 use crate::backend::dind::seccomp::{self, Filters};
 use crate::backend::dind::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID};
 
@@ -45,6 +45,8 @@ pub struct Inherited {
     /// Detached trees of the `--host-path`s, in config order (see
     /// [`hostimage::HostPath`]).
     pub host_paths: Vec<Option<OwnedFd>>,
+    /// The image's rootfs tree (ID-mapped for root), for non-host images.
+    pub rootfs: Option<OwnedFd>,
 }
 
 /// The init's main function, run in the cloned child; returns its exit code.
@@ -63,7 +65,7 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
     drop(fds.go);
 
     let sock = fds.sock.as_fd();
-    match setup(config, fds.workspace, &fds.host_paths) {
+    match setup(config, fds.workspace, &fds.host_paths, fds.rootfs) {
         Ok(filters) => {
             if protocol::send(sock, &Reply::Ready, &[]).is_err() {
                 return 1;
@@ -82,6 +84,7 @@ fn setup(
     config: &ContainerConfig,
     workspace: Option<OwnedFd>,
     host_paths: &[Option<OwnedFd>],
+    rootfs: Option<OwnedFd>,
 ) -> Result<Filters, String> {
     // Ids first: until now we were the overflow uid, unable to create
     // files anyone could own.
@@ -91,8 +94,11 @@ fn setup(
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
         .map_err(|e| format!("setresuid: {e}"))?;
     sethostname(&config.hostname).map_err(|e| format!("sethostname: {e}"))?;
+    // Modes given when building the container are meant exactly (steps get
+    // the usual 022 back before exec).
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    build_root(config, workspace, host_paths).map_err(|e| e.to_string())?;
+    build_root(config, workspace, host_paths, rootfs).map_err(|e| e.to_string())?;
 
     // The job's own network namespace: loopback only, but up.
     sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
@@ -107,8 +113,12 @@ fn build_root(
     config: &ContainerConfig,
     workspace: Option<OwnedFd>,
     host_paths: &[Option<OwnedFd>],
+    rootfs: Option<OwnedFd>,
 ) -> crate::backend::dind::rootfs::Result<()> {
-    let root = NewRoot::mount_tmpfs(&config.root_dir)?;
+    let root = match &rootfs {
+        Some(tree) => NewRoot::mount_overlay(&config.root_dir, tree.as_fd())?,
+        None => NewRoot::mount_tmpfs(&config.root_dir)?,
+    };
     let host_paths: Vec<hostimage::HostPath<'_>> = config
         .host_paths
         .iter()
@@ -118,7 +128,20 @@ fn build_root(
             tree: tree.as_ref().map(|t| t.as_fd()),
         })
         .collect();
-    hostimage::populate(&root, &host_paths)?;
+    if rootfs.is_some() {
+        // An image brings its own tree; make sure the mount points exist
+        // (created inside the root, never through an image's symlink).
+        for (dir, mode) in [
+            ("/workspace", 0o755),
+            ("/tmp", 0o1777),
+            ("/run/nestci", 0o755),
+            ("/etc", 0o755),
+        ] {
+            root.mkdir(dir, mode)?;
+        }
+    } else {
+        hostimage::populate(&root, &host_paths)?;
+    }
     match workspace {
         Some(tree) => root.attach(
             tree.as_fd(),
@@ -161,13 +184,23 @@ fn write_etc(root: &NewRoot, hostname: &str) -> crate::backend::dind::rootfs::Re
         let ours = format!("/run/nestci/{name}");
         root.write(&ours, &content)?;
         let theirs = format!("/etc/{name}");
-        let is_file = fs::symlink_metadata(root.host_path(&theirs)).is_ok_and(|m| m.is_file());
-        if is_file {
-            root.bind_host(
-                &root.host_path(&ours),
+        if root.is_file(&theirs) {
+            let src = root.target(&ours)?;
+            let tree = sys::open_tree(
+                Some(src.as_fd()),
+                std::path::Path::new(""),
+                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32,
+            )
+            .context(|| format!("cloning {ours}"))?;
+            root.attach(
+                tree.as_fd(),
                 &theirs,
                 sys::MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
             )?;
+        } else if !root.exists(&theirs) && root.exists("/etc") {
+            // An image without the file: the job's own copy (writable
+            // images only; the host image always has these files).
+            let _ = root.write(&theirs, &content);
         }
     }
     Ok(())

@@ -41,6 +41,9 @@ pub struct ContainerConfig {
     pub workspace: PathBuf,
     /// Host directories exposed read-only at the same path (`--host-path`).
     pub host_paths: Vec<PathBuf>,
+    /// The image's rootfs directory (lower layer of an overlay); `None`
+    /// for the `host` image.
+    pub rootfs: Option<PathBuf>,
     pub ids: IdPlan,
     /// `cgroup.procs` files of the job's cgroups, joined before the
     /// container starts.

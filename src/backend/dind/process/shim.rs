@@ -63,7 +63,27 @@ fn run() -> Result<i32, String> {
     }
 
     let workspace = match config.ids.workspace_maps() {
-        Some((uids, gids)) => Some(idmapped_tree(&config, &uids, &gids)?),
+        Some((uids, gids)) => Some(idmapped_tree(&config.workspace, &uids, &gids)?),
+        None => None,
+    };
+    // The image's files are owned by host uid 0..65536 (as unpacked): an ID
+    // mapping with the container's own maps shows them owned by the
+    // container's users. A user's container needs none: its root is the
+    // user, who unpacked the files.
+    let rootfs = match &config.rootfs {
+        Some(dir) if nix::unistd::Uid::effective().is_root() => Some(idmapped_tree(
+            dir,
+            &config.ids.uid_map,
+            &config.ids.gid_map,
+        )?),
+        Some(dir) => Some(
+            open_tree(
+                None,
+                dir,
+                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE,
+            )
+            .map_err(|e| format!("cannot clone the image rootfs {}: {e}", dir.display()))?,
+        ),
         None => None,
     };
 
@@ -91,6 +111,7 @@ fn run() -> Result<i32, String> {
         sock,
         workspace,
         host_paths,
+        rootfs,
     });
     let mut stack = vec![0u8; INIT_STACK];
     let flags = CloneFlags::CLONE_NEWUSER
@@ -140,29 +161,24 @@ fn reopen_stdin_null() {
     let _ = std::fs::File::open("/dev/null").map(std::mem::forget::<std::fs::File>);
 }
 
-/// A detached clone of the workspace whose ID mapping shows the invoking
-/// user's files as container root's.
+/// A detached clone of `dir` with an ID mapping (for the workspace: the
+/// invoking user's files show as container root's).
 fn idmapped_tree(
-    config: &ContainerConfig,
+    dir: &std::path::Path,
     uids: &[IdRange],
     gids: &[IdRange],
 ) -> Result<OwnedFd, String> {
     let tree = open_tree(
         None,
-        &config.workspace,
+        dir,
         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE,
     )
-    .map_err(|e| {
-        format!(
-            "cannot clone the workspace mount {}: {e}",
-            config.workspace.display()
-        )
-    })?;
+    .map_err(|e| format!("cannot clone the mount {}: {e}", dir.display()))?;
     let userns = mapping_userns(uids, gids)?;
     mount_setattr(tree.as_fd(), MOUNT_ATTR_IDMAP, Some(userns.as_fd())).map_err(|e| {
         format!(
-            "cannot ID-map the workspace {} (needs a kernel and filesystem with ID-mapped mounts): {e}",
-            config.workspace.display()
+            "cannot ID-map {} (needs a kernel and filesystem with ID-mapped mounts): {e}",
+            dir.display()
         )
     })?;
     Ok(tree)

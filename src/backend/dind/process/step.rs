@@ -115,6 +115,7 @@ fn become_step(
     // 4.
     sys::close_from(3).map_err(|e| fail("close_range", &e))?;
     std::mem::forget((null, stdout, stderr)); // already closed by close_range
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // 5.
     chdir(step.cwd.as_str()).map_err(|e| fail(&format!("working directory {}", step.cwd), &e))?;
     match getcwd() {
