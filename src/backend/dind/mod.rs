@@ -82,6 +82,8 @@ pub struct DindBackend {
     helper: PathBuf,
     ids: IdPlan,
     host_paths: Vec<PathBuf>,
+    /// CAP_SYS_ADMIN on the host: ID-mapped mounts are possible.
+    host_admin: bool,
 }
 
 impl DindBackend {
@@ -102,6 +104,12 @@ impl DindBackend {
             helper: PathBuf::from("/proc/self/exe"),
             ids,
             host_paths: Vec::new(),
+            host_admin: ::caps::has_cap(
+                None,
+                ::caps::CapSet::Effective,
+                ::caps::Capability::CAP_SYS_ADMIN,
+            )
+            .unwrap_or(false),
         })
     }
 
@@ -215,7 +223,15 @@ impl Backend for DindBackend {
             &job.resources,
         )
         .map_err(|e| runtime("cannot create the job's cgroup", e))?;
-        for note in cgroup.notes.iter().chain(&ignored_security(job)) {
+        let mut notes = ignored_security(job);
+        if self.ids.workspace_owner.is_some() && !self.host_admin {
+            notes.push(format!(
+                "no CAP_SYS_ADMIN on the host (an unprivileged container?): the workspace is not \
+                 ID-mapped, files the job writes there belong to uid {}",
+                self.ids.root_outside_uid()
+            ));
+        }
+        for note in cgroup.notes.iter().chain(&notes) {
             let _ = out.send(note_line(note)).await;
         }
 

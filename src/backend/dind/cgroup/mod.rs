@@ -84,6 +84,16 @@ pub struct CgroupError {
     pub source: std::io::Error,
 }
 
+impl CgroupError {
+    /// The hierarchy is not ours to write (read-only, not delegated).
+    fn not_permitted(&self) -> bool {
+        matches!(
+            self.source.raw_os_error(),
+            Some(libc::EROFS | libc::EACCES | libc::EPERM)
+        )
+    }
+}
+
 impl JobCgroup {
     /// Create the cgroups for `resources` (none when nothing is limited),
     /// named `name` under the runner's own cgroup of each controller.
@@ -115,6 +125,14 @@ impl JobCgroup {
             } else if let Some(dir) = v1::controller_dir(&own, controller) {
                 let created = match v1::create(&dir, name, &limit) {
                     Ok(created) => created,
+                    // A cgroup tree we may not write (a read-only cgroupfs
+                    // in a container, no delegation): the limit is not
+                    // applied, and the job says so.
+                    Err(e) if e.not_permitted() => {
+                        cg.notes
+                            .push(format!("{} limit not applied: {e}", controller.name()));
+                        continue;
+                    }
                     Err(e) => {
                         cg.remove_quietly();
                         return Err(e);
@@ -142,6 +160,12 @@ impl JobCgroup {
                         cg.oom = Some(OomCounter::V2(dir.join("memory.events")));
                     }
                     cg.dirs.push(dir);
+                }
+                Err(e) if e.not_permitted() => {
+                    let names: Vec<&str> =
+                        v2_limits.iter().map(|l| l.controller().name()).collect();
+                    cg.notes
+                        .push(format!("{} limits not applied: {e}", names.join(", ")));
                 }
                 Err(e) => {
                     cg.remove_quietly();

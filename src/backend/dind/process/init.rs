@@ -115,6 +115,20 @@ fn build_root(
     host_paths: &[Option<OwnedFd>],
     rootfs: Option<OwnedFd>,
 ) -> crate::backend::dind::rootfs::Result<()> {
+    // Without a tree from the shim (no CAP_SYS_ADMIN on the host), clone
+    // the image's rootfs here, unmapped.
+    let rootfs = match (rootfs, &config.rootfs) {
+        (Some(tree), _) => Some(tree),
+        (None, Some(dir)) => Some(
+            sys::open_tree(
+                None,
+                dir,
+                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | sys::AT_RECURSIVE,
+            )
+            .context(|| format!("cloning the image rootfs {}", dir.display()))?,
+        ),
+        (None, None) => None,
+    };
     let root = match &rootfs {
         Some(tree) => NewRoot::mount_overlay(&config.root_dir, tree.as_fd())?,
         None => NewRoot::mount_tmpfs(&config.root_dir)?,

@@ -62,46 +62,44 @@ fn run() -> Result<i32, String> {
             .map_err(|e| format!("cannot join cgroup {}: {e}", procs.display()))?;
     }
 
+    // Cloning host mount trees (and ID-mapping them) takes CAP_SYS_ADMIN
+    // on the host: root has it, a user does not, and neither does root in
+    // an unprivileged container (nested use). Without it the init binds
+    // the same paths itself, from its own mount namespace.
+    let host_admin = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .unwrap_or(false);
     let workspace = match config.ids.workspace_maps() {
-        Some((uids, gids)) => Some(idmapped_tree(&config.workspace, &uids, &gids)?),
-        None => None,
+        Some((uids, gids)) if host_admin => Some(idmapped_tree(&config.workspace, &uids, &gids)?),
+        _ => None,
     };
     // The image's files are owned by host uid 0..65536 (as unpacked): an ID
     // mapping with the container's own maps shows them owned by the
     // container's users. A user's container needs none: its root is the
     // user, who unpacked the files.
-    let rootfs = match &config.rootfs {
-        Some(dir) if nix::unistd::Uid::effective().is_root() => Some(idmapped_tree(
-            dir,
-            &config.ids.uid_map,
-            &config.ids.gid_map,
-        )?),
-        Some(dir) => Some(
-            open_tree(
-                None,
-                dir,
-                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE,
-            )
-            .map_err(|e| format!("cannot clone the image rootfs {}: {e}", dir.display()))?,
-        ),
-        None => None,
-    };
-
+    let rootfs =
+        match &config.rootfs {
+            Some(dir) if host_admin && nix::unistd::Uid::effective().is_root() => Some(
+                idmapped_tree(dir, &config.ids.uid_map, &config.ids.gid_map)?,
+            ),
+            _ => None,
+        };
     // Host paths are cloned here too, while we can still traverse the
-    // invoking user's home; a user (no CAP_SYS_ADMIN) leaves it to the
-    // init, whose root is that user.
+    // invoking user's home.
     let host_paths = config
         .host_paths
         .iter()
-        .map(
-            |p| match open_tree(None, p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE) {
-                Ok(tree) => Ok(Some(tree)),
-                Err(nix::errno::Errno::EPERM) if !nix::unistd::Uid::effective().is_root() => {
-                    Ok(None)
-                }
-                Err(e) => Err(format!("--host-path {}: {e}", p.display())),
-            },
-        )
+        .map(|p| {
+            if !host_admin {
+                return Ok(None);
+            }
+            open_tree(None, p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)
+                .map(Some)
+                .map_err(|e| format!("--host-path {}: {e}", p.display()))
+        })
         .collect::<Result<Vec<_>, String>>()?;
 
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
