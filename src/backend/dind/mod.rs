@@ -437,10 +437,14 @@ impl Container {
             let _ = self.shim.kill().await;
         }
         let mut problems = Vec::new();
-        if let Some(cg) = self.cgroup.take()
-            && let Err(e) = cg.remove()
-        {
-            problems.push(e.to_string());
+        if let Some(cg) = self.cgroup.take() {
+            // rmdir may briefly retry (see cgroup::remove_dir): off the
+            // async workers.
+            match tokio::task::spawn_blocking(move || cg.remove()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(e.to_string()),
+                Err(e) => problems.push(format!("removing the job's cgroups: {e}")),
+            }
         }
         if let Some(state) = self.state.take()
             && let Err(e) = state.close()
