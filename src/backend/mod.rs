@@ -14,6 +14,7 @@
 //! every successful `prepare`, whatever happened in between.
 
 pub mod dind;
+pub mod dood;
 mod select;
 
 pub use select::{BackendOptions, Mode, select, select_with};

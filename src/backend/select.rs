@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::dood::{DoodBackend, DoodOptions};
 use super::{Backend, BackendError};
 
 /// Where jobs run.
@@ -30,6 +31,8 @@ impl Mode {
 pub struct BackendOptions {
     /// Host paths the `host` image exposes read-only (`--host-path`).
     pub host_paths: Vec<std::path::PathBuf>,
+    /// The dood backend's options (pull policy, `--image`).
+    pub dood: DoodOptions,
 }
 
 /// The backend for `mode`, or why none can run here.
@@ -44,10 +47,10 @@ pub async fn select_with(
 ) -> Result<Arc<dyn Backend>, BackendError> {
     match mode {
         Mode::Dind => dind(opts).await,
-        Mode::Dood => dood().await,
+        Mode::Dood => dood(&opts.dood).await,
         Mode::Auto => match dind(opts).await {
             Ok(b) => Ok(b),
-            Err(dind_err) => dood().await.map_err(|dood_err| {
+            Err(dind_err) => dood(&opts.dood).await.map_err(|dood_err| {
                 BackendError::Unavailable(format!(
                     "no backend can run here: dind: {dind_err}; dood: {dood_err}"
                 ))
@@ -61,8 +64,12 @@ async fn dind(opts: &BackendOptions) -> Result<Arc<dyn Backend>, BackendError> {
     Ok(Arc::new(backend))
 }
 
-async fn dood() -> Result<Arc<dyn Backend>, BackendError> {
-    Err(BackendError::Unavailable(
-        "the Docker Engine backend is not built yet".into(),
-    ))
+async fn dood(options: &DoodOptions) -> Result<Arc<dyn Backend>, BackendError> {
+    let backend = DoodBackend::connect(options.clone()).await?;
+    tracing::debug!(
+        "dood: {} at {}",
+        backend.engine().info(),
+        backend.engine().endpoint()
+    );
+    Ok(Arc::new(backend))
 }

@@ -5,6 +5,7 @@
 //! policy refuses a pipeline, 130 after Ctrl-C.
 
 mod doctor;
+mod gc;
 mod list;
 pub mod policy;
 mod report;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Check what this host supports (user namespaces, id ranges, overlay,
     /// cgroups, seccomp, a Docker daemon) and what a missing piece costs.
     Doctor,
+    /// Remove containers, networks and volumes that crashed runs left in
+    /// the Docker Engine (found by their `nestci.*` labels).
+    Gc(gc::GcArgs),
 }
 
 /// The pipeline file argument shared by the subcommands.
@@ -133,6 +137,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(&args, &reporter),
         Command::Policy(args) => policy::policy(&args, &reporter),
         Command::Doctor => doctor::doctor(),
+        Command::Gc(args) => gc::gc(&args, &reporter),
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::dood::{DoodOptions, PullPolicy};
 use crate::backend::{self, Mode};
 use crate::cli::{EXIT_USAGE, FileArg, Reporter};
 use crate::model::{Env, Pipeline};
@@ -47,6 +48,14 @@ pub struct RunArgs {
     /// for a rustup toolchain (repeatable).
     #[arg(long = "host-path", value_name = "DIR")]
     pub host_paths: Vec<PathBuf>,
+    /// dood mode: when to pull images (always, if-not-present, never).
+    #[arg(long, value_enum, default_value = "if-not-present")]
+    pub pull: PullPolicy,
+    /// dood mode: the image to use in place of `host` (the dind-only
+    /// sandbox over the host filesystem) and for jobs without an image,
+    /// e.g. `--image nestci-test/busybox`.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -137,7 +146,14 @@ async fn execute(
             }
         }
     }
-    let opts = backend::BackendOptions { host_paths };
+    let opts = backend::BackendOptions {
+        host_paths,
+        dood: DoodOptions {
+            pull: args.pull,
+            host_image: args.image.clone(),
+            ..DoodOptions::default()
+        },
+    };
     let backend = match backend::select_with(args.mode, &opts).await {
         Ok(b) => b,
         Err(e) => {
