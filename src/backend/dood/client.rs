@@ -139,7 +139,10 @@ pub enum Unreachable {
 /// What went wrong talking to the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot reach the container engine at {endpoint}: {}", describe(reason))]
+    #[error(
+        "cannot reach the container engine at {endpoint}: {}",
+        describe(reason)
+    )]
     Unreachable {
         endpoint: String,
         reason: Unreachable,
@@ -383,7 +386,12 @@ impl Engine {
     }
 
     /// A request whose answer's body does not matter (204, 304...).
-    pub async fn call(&self, method: Method, path: &str, body: Body<'_>) -> Result<(), EngineError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_>,
+    ) -> Result<(), EngineError> {
         let what = format!("{method} {path}");
         let response = self.request(method, path, body, true, false).await?;
         let response = check_status(&what, response).await?;
@@ -484,7 +492,10 @@ impl Engine {
             }
             EngineError::transport(
                 &what,
-                format!("lost the connection to the engine at {} ({message})", self.endpoint),
+                format!(
+                    "lost the connection to the engine at {} ({message})",
+                    self.endpoint
+                ),
             )
         })
     }

@@ -31,8 +31,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateResponse, ContainerInspectResponse, ContainerWaitResponse,
-    DeviceMapping, EndpointSettings, ExecConfig, ExecInspectResponse, HealthStatusEnum,
-    HostConfig, IdResponse, NetworkingConfig,
+    DeviceMapping, EndpointSettings, ExecConfig, ExecInspectResponse, HealthStatusEnum, HostConfig,
+    IdResponse, NetworkingConfig,
 };
 use hyper::Method;
 use serde::Serialize;
@@ -196,7 +196,12 @@ impl DoodJob {
         // Images first: nothing is created when one is missing.
         let mut images = vec![job_image.clone()];
         images.extend(job.services.iter().map(|s| s.image.value.clone()));
-        images.extend(job.steps.iter().filter_map(|s| s.image.as_ref()).map(|i| i.value.clone()));
+        images.extend(
+            job.steps
+                .iter()
+                .filter_map(|s| s.image.as_ref())
+                .map(|i| i.value.clone()),
+        );
         let mut seen = std::collections::HashSet::new();
         for img in images.iter().filter(|i| seen.insert(i.as_str())) {
             image::ensure(engine, img, options.pull, out, cancel).await?;
@@ -254,9 +259,16 @@ impl DoodJob {
                 network_mode: network.clone(),
                 ..Default::default()
             };
-            let networking = network.as_ref().map(|n| endpoint(n, vec![service.alias.clone()]));
-            let id = create(engine, config, host_config, networking, created).await?;
-            start(engine, &id).await?;
+            let networking = network
+                .as_ref()
+                .map(|n| endpoint(n, vec![service.alias.clone()]));
+            let in_service = |e: BackendError| {
+                BackendError::Runtime(format!("service `{}`: {e}", service.alias))
+            };
+            let id = create(engine, config, host_config, networking, created)
+                .await
+                .map_err(in_service)?;
+            start(engine, &id).await.map_err(in_service)?;
             let _ = out
                 .send(note(format!(
                     "service {} ({}) started, waiting until it is ready",
@@ -285,7 +297,9 @@ impl DoodJob {
         let networking = network
             .as_ref()
             .filter(|_| host_config.network_mode.as_deref() == network.as_deref())
-            .map(|n| endpoint(n, vec![slug(&job.name)]));
+            // No alias: a job named like one of its services' aliases
+            // would otherwise shadow the service.
+            .map(|n| endpoint(n, vec![]));
         let container = create(engine, config, host_config.clone(), networking, created).await?;
         start(engine, &container).await?;
 
@@ -551,14 +565,18 @@ impl JobHandle for DoodJob {
 fn resolve_image(image: Option<&str>, options: &DoodOptions) -> Result<String, BackendError> {
     match image {
         Some(i) if i != "host" => Ok(i.to_string()),
-        _ => options.host_image.clone().ok_or_else(|| BackendError::Image {
-            image: image.unwrap_or("host").to_string(),
-            message: "the image `host` (a sandbox over the host's own filesystem) exists only in \
+        _ => options
+            .host_image
+            .clone()
+            .ok_or_else(|| BackendError::Image {
+                image: image.unwrap_or("host").to_string(),
+                message:
+                    "the image `host` (a sandbox over the host's own filesystem) exists only in \
                       dind mode, and a job without an image runs in it; in dood mode give the \
                       job an `image:`, or run with `--image IMAGE` (e.g. `--image \
                       nestci-test/busybox`) to use IMAGE in its place"
-                .into(),
-        }),
+                        .into(),
+            }),
     }
 }
 
@@ -645,11 +663,7 @@ async fn create(
 
 async fn start(engine: &Engine, id: &str) -> Result<(), BackendError> {
     engine
-        .call(
-            Method::POST,
-            &format!("/containers/{id}/start"),
-            Body::None,
-        )
+        .call(Method::POST, &format!("/containers/{id}/start"), Body::None)
         .await
         .map_err(|e| BackendError::Runtime(format!("starting a container: {e}")))
 }
@@ -836,7 +850,8 @@ mod tests {
             shell: vec![],
             image: None,
             env: Env::new(),
-            workdir: w.map(|w| crate::model::Located::new(w.into(), crate::model::Loc::synthetic("t"))),
+            workdir: w
+                .map(|w| crate::model::Located::new(w.into(), crate::model::Loc::synthetic("t"))),
             timeout: None,
             continue_on_error: false,
             when: Default::default(),
