@@ -104,9 +104,8 @@ pub async fn pump<R: AsyncRead + Unpin>(
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         // A clean end of stream falls between frames.
-        match read_header(&mut reader, &mut header).await? {
-            false => break,
-            true => {}
+        if !read_header(&mut reader, &mut header).await? {
+            break;
         }
         let splitter = if header[0] == 2 {
             &mut stderr
