@@ -491,3 +491,65 @@ jobs:
         r.output
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_is_reused_by_a_later_run() {
+    let key = format!("test-cache-{}", std::process::id());
+    let volume = nestci::backend::dood::cache_volume(&key, "cache");
+    let engine = engine().await;
+    // Remove the cache volume however the test ends.
+    struct RemoveVolume(String);
+    impl Drop for RemoveVolume {
+        fn drop(&mut self) {
+            let name = self.0.clone();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let engine = nestci::backend::dood::Engine::discover().await.ok()?;
+                    engine
+                        .call(
+                            hyper::Method::DELETE,
+                            &format!("/volumes/{name}?force=true"),
+                            nestci::backend::dood::client::Body::None,
+                        )
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+    let _volume = RemoveVolume(volume.clone());
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  build:
+    cache:
+      key: {key}
+      paths: [cache]
+    steps:
+      - run: |
+          if [ -e cache/stamp ]; then echo \"HIT $(cat cache/stamp)\"; else echo MISS; fi
+          echo \"$RUN\" > cache/stamp
+"
+    );
+    let mut outputs = Vec::new();
+    for n in ["first", "second"] {
+        let id = run_id("cache");
+        let _guard = Guard { run_id: id.clone() };
+        let mut spec = Spec::new(&yaml, &id);
+        let mut env = Env::new();
+        env.set("RUN", n, None);
+        spec.overrides = env;
+        let r = run(spec).await;
+        assert_eq!(r.status("build"), JobStatus::Passed, "{}", r.output);
+        outputs.push(r.output);
+        assert_eq!(leftovers(&engine, &id).await, vec![]);
+    }
+    assert!(outputs[0].contains("MISS"), "{}", outputs[0]);
+    assert!(outputs[1].contains("HIT first"), "{}", outputs[1]);
+}

@@ -278,6 +278,19 @@ impl DoodJob {
             wait_ready(engine, &id, &service.alias, options.service_timeout).await?;
         }
 
+        if let Some(cache) = &job.cache {
+            // Labelled, so they can be found; kept after the job.
+            for p in &cache.paths {
+                let rel = p.value.trim_start_matches("./").trim_end_matches('/');
+                let body = serde_json::json!({
+                    "Name": cache_volume(&cache.key, rel),
+                    "Labels": { CACHE_LABEL: cache.key },
+                });
+                let _: serde_json::Value = engine
+                    .json(Method::POST, "/volumes/create", Body::json(&body))
+                    .await?;
+            }
+        }
         let host_config = host_config(job, ctx, engine, network.as_deref())?;
         let user = job.security.user.as_ref().map(|u| u.value.clone());
         let mut job_labels = labels.clone();
@@ -713,6 +726,33 @@ async fn wait_ready(
     }
 }
 
+/// Label on cache volumes: the cache key. Not `nestci.run`: a cache
+/// outlives the run, and `gc` leaves it alone.
+pub const CACHE_LABEL: &str = "nestci.cache";
+
+/// The named volume holding one path of one cache key.
+pub fn cache_volume(key: &str, path: &str) -> String {
+    format!("nestci-cache-{}-{}", slug(key), slug(path))
+}
+
+/// One named volume per (key, path), mounted over `/workspace/<path>`:
+/// what a job leaves there is there again for the next job with the same
+/// key, in this run or a later one. The volume is created by the daemon on
+/// first use.
+fn cache_binds(job: &Job) -> Vec<String> {
+    let Some(cache) = &job.cache else {
+        return vec![];
+    };
+    cache
+        .paths
+        .iter()
+        .map(|p| {
+            let rel = p.value.trim_start_matches("./").trim_end_matches('/');
+            format!("{}:{WORKSPACE}/{rel}", cache_volume(&cache.key, rel))
+        })
+        .collect()
+}
+
 /// The job's `security`, `resources` and workspace as a HostConfig.
 fn host_config(
     job: &Job,
@@ -743,6 +783,7 @@ fn host_config(
         }
         binds.push(bind);
     }
+    binds.extend(cache_binds(job));
     if sec.mount_docker_socket.as_ref().is_some_and(|m| m.value) {
         match engine.endpoint() {
             Endpoint::Unix(path) => {

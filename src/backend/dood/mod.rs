@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{Endpoint, Engine, EngineError, EngineInfo, Flavor};
 pub use image::PullPolicy;
+pub use job::{CACHE_LABEL, cache_volume};
 
 use crate::backend::{Backend, BackendError, JobContext, JobHandle, OutputSender};
 use crate::model::Job;
