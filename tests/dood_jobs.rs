@@ -553,3 +553,49 @@ jobs:
     assert!(outputs[0].contains("MISS"), "{}", outputs[0]);
     assert!(outputs[1].contains("HIT first"), "{}", outputs[1]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_are_copied_out_and_handed_to_the_jobs_that_need_them() {
+    let id = run_id("artifacts");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  produce:
+    steps:
+      - run: |
+          mkdir -p out/tree/deep
+          echo one > out/a.txt
+          echo two > out/tree/deep/b.txt
+    artifacts:
+      paths: [out/a.txt, out/tree, not-there.txt]
+  consume:
+    needs: [produce]
+    steps:
+      - run: cat out/a.txt out/tree/deep/b.txt
+"
+    );
+    let r = run(Spec::new(&yaml, &id)).await;
+    assert_eq!(r.status("produce"), JobStatus::Passed, "{}", r.output);
+    assert_eq!(r.status("consume"), JobStatus::Passed, "{}", r.output);
+    let saved = r
+        .workspace()
+        .join(".nestci/artifacts")
+        .join(&id)
+        .join("produce");
+    let read = |p: &str| std::fs::read_to_string(saved.join(p)).unwrap_or_default();
+    assert_eq!(read("out/a.txt"), "one\n");
+    assert_eq!(read("out/tree/deep/b.txt"), "two\n");
+    assert!(
+        r.output.contains("2 artifact path(s) saved"),
+        "{}",
+        r.output
+    );
+    assert!(
+        r.output.contains("artifact `not-there.txt`: no such file"),
+        "{}",
+        r.output
+    );
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}

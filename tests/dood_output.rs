@@ -117,3 +117,51 @@ jobs:
     assert_eq!(exit.expect("run_step"), StepExit::Code(42));
     assert_eq!(lines, vec!["no newline".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restored_artifacts_appear_in_the_job_workspace() {
+    let id = run_id("restore");
+    let _guard = Guard { run_id: id.clone() };
+    let job = job(&format!(
+        "
+image: {BUSYBOX}
+jobs:
+  j:
+    steps:
+      - run: cat handed/over.txt
+"
+    ));
+    let from = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(from.path().join("handed")).expect("mkdir");
+    std::fs::write(from.path().join("handed/over.txt"), "restored!\n").expect("write");
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let ctx = JobContext {
+        run_id: id.clone(),
+        workspace: workspace.path().to_path_buf(),
+        overrides: Env::new(),
+    };
+    let backend = backend(options()).await;
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(64);
+    let handle = backend
+        .prepare(&job, &ctx, &tx, &cancel)
+        .await
+        .expect("prepare");
+    let restored = handle.restore_artifacts(from.path()).await;
+    let exit = handle.run_step(&job.steps[0], &job.env, &tx, &cancel).await;
+    drop(tx);
+    handle.cleanup().await.expect("cleanup");
+    restored.expect("restore");
+    let mut lines = Vec::new();
+    while let Some(l) = rx.recv().await {
+        lines.push(String::from_utf8_lossy(&l.bytes).into_owned());
+    }
+    assert_eq!(exit.expect("run_step"), StepExit::Code(0));
+    assert_eq!(lines, vec!["restored!".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(workspace.path().join("handed/over.txt"))
+            .ok()
+            .as_deref(),
+        Some("restored!\n")
+    );
+}

@@ -19,7 +19,7 @@ mod select;
 
 pub use select::{BackendOptions, Mode, select, select_with};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -121,6 +121,30 @@ pub trait JobHandle: Send + Sync {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<StepExit, BackendError>;
+
+    /// Copy the job's artifacts — `paths`, relative to the workspace —
+    /// out of the job into `dest`, keeping their relative paths. Called
+    /// after the steps passed, before `cleanup`. Returns how many paths
+    /// were copied; a path that does not exist is reported on `out` and
+    /// skipped. The default copies nothing, for backends whose workspace
+    /// is the host directory itself.
+    async fn collect_artifacts(
+        &self,
+        paths: &[String],
+        dest: &Path,
+        out: &OutputSender,
+    ) -> Result<usize, BackendError> {
+        let _ = (paths, dest, out);
+        Ok(0)
+    }
+
+    /// Put artifacts that another job collected (a directory laid out like
+    /// the workspace) into this job's workspace. Called after `prepare`,
+    /// before the first step. The default does nothing.
+    async fn restore_artifacts(&self, from: &Path) -> Result<(), BackendError> {
+        let _ = from;
+        Ok(())
+    }
 
     /// Remove everything `prepare` created. Called exactly once.
     async fn cleanup(self: Box<Self>) -> Result<(), BackendError>;

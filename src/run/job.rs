@@ -142,7 +142,13 @@ impl JobRun<'_> {
             self.out.note(&format!("⏱ {msg}"));
             Outcome::TimedOut(msg)
         } else {
-            self.steps(&*handle, &job_token, job_deadline).await
+            match self.restore_artifacts(&*handle).await {
+                Err(msg) => Outcome::Failed(msg),
+                Ok(()) => match self.steps(&*handle, &job_token, job_deadline).await {
+                    Outcome::Passed => self.collect_artifacts(&*handle).await,
+                    other => other,
+                },
+            }
         };
 
         // Always, after a successful prepare.
@@ -150,6 +156,54 @@ impl JobRun<'_> {
             self.out.note(&format!("⚠ cleanup failed: {e}"));
         }
         outcome
+    }
+
+    /// Hand this job the artifacts of the jobs it `needs`:
+    /// `.nestci/artifacts/<run>/<need>/` into its workspace.
+    async fn restore_artifacts(&mut self, handle: &dyn JobHandle) -> Result<(), String> {
+        let Some(needs) = &self.job.needs else {
+            return Ok(());
+        };
+        for need in needs {
+            let dir = artifact_dir(self.ctx, &need.job);
+            if !dir.is_dir() {
+                continue;
+            }
+            if let Err(e) = handle.restore_artifacts(&dir).await {
+                let msg = format!("could not restore the artifacts of `{}`: {e}", need.job);
+                self.out.note(&format!("✗ {msg}"));
+                return Err(msg);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy the job's `artifacts` out to `.nestci/artifacts/<run>/<job>/`.
+    async fn collect_artifacts(&mut self, handle: &dyn JobHandle) -> Outcome {
+        if self.job.artifacts.is_empty() {
+            return Outcome::Passed;
+        }
+        let paths: Vec<String> = self.job.artifacts.iter().map(|a| a.value.clone()).collect();
+        let dest = artifact_dir(self.ctx, &self.job.name);
+        let result = with_output(self.out, async |tx: &OutputSender| {
+            handle.collect_artifacts(&paths, &dest, tx).await
+        })
+        .await;
+        match result {
+            Ok(0) => Outcome::Passed,
+            Ok(n) => {
+                self.out.note(&format!(
+                    "⇩ {n} artifact path(s) saved in {}",
+                    dest.display()
+                ));
+                Outcome::Passed
+            }
+            Err(e) => {
+                let msg = format!("could not collect the artifacts: {e}");
+                self.out.note(&format!("✗ {msg}"));
+                Outcome::Failed(msg)
+            }
+        }
     }
 
     /// Run the steps in order; see the module docs for which run.
@@ -241,6 +295,19 @@ impl JobRun<'_> {
         }
         first_failure.unwrap_or(Outcome::Passed)
     }
+}
+
+/// Where a job's artifacts are kept: `.nestci/artifacts/<run>/<job>/` in
+/// the workspace, the job's name made safe as for its log file.
+pub fn artifact_dir(ctx: &JobContext, job: &str) -> std::path::PathBuf {
+    let name = super::output::log_file_names([job])
+        .pop()
+        .unwrap_or_else(|| "job".into());
+    ctx.workspace
+        .join(".nestci")
+        .join("artifacts")
+        .join(&ctx.run_id)
+        .join(name)
 }
 
 /// Why a finished step failed, in words.

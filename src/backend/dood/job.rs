@@ -569,6 +569,19 @@ impl JobHandle for DoodJob {
         }
     }
 
+    async fn collect_artifacts(
+        &self,
+        paths: &[String],
+        dest: &std::path::Path,
+        out: &OutputSender,
+    ) -> Result<usize, BackendError> {
+        super::archive::collect(&self.engine, &self.container, WORKSPACE, paths, dest, out).await
+    }
+
+    async fn restore_artifacts(&self, from: &std::path::Path) -> Result<(), BackendError> {
+        super::archive::restore(&self.engine, &self.container, WORKSPACE, from).await
+    }
+
     async fn cleanup(self: Box<Self>) -> Result<(), BackendError> {
         self.created.remove(&self.engine).await
     }

@@ -33,6 +33,7 @@
 //! [`DoodOptions::host_image`] (`nestci run --image IMAGE`), or fails to
 //! prepare with a message saying so.
 
+mod archive;
 pub mod client;
 pub mod gc;
 pub mod image;
