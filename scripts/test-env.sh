@@ -9,6 +9,9 @@
 #      (ENV PATH=/bin, CMD ["sh"]), through the Engine API, no docker CLI.
 #   4. For the dind runtime's tests: user namespaces and the memory/pids
 #      cgroup controllers present (checked), mount/util-linux/hostname.
+#   5. Podman (Debian's podman, /etc/containers/containers.conf for this
+#      host) serving the Docker-compatible API at /run/podman/podman.sock,
+#      with the same busybox image loaded into it.
 #
 # Idempotent and quiet: it prints one line per thing it actually does and
 # nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
@@ -312,6 +315,93 @@ ensure_dind_host() {
     debug "dind prerequisites present (user namespaces: $max)"
 }
 
+# --- Podman's Docker-compatible service (the dood tests run against it too) ---------
+
+PODMAN_SOCK=/run/podman/podman.sock
+PODMAN_CONF=/etc/containers/containers.conf
+PODMAN_CONF_MARKER="# Written by nestci's scripts/test-env.sh (nestci-test-env)."
+PODMAN_LOG=/var/log/nestci-podman-service.log
+
+podman_ping() {
+    curl --silent --fail --max-time 2 --unix-socket "$PODMAN_SOCK" http://podman/_ping >/dev/null 2>&1
+}
+
+# containers.conf: crun refuses this host's hybrid cgroup layout and raising
+# RLIMIT_NOFILE/NPROC is not permitted (HOST-FACTS.md), so runc, cgroupfs and
+# no default ulimits. A file we did not write is left alone if it already
+# says the same; otherwise we stop rather than overwrite it.
+ensure_podman_conf() {
+    local want
+    want="$(printf '%s\n' "$PODMAN_CONF_MARKER" \
+        '[containers]' 'default_ulimits = []' '' \
+        '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"')"
+    if [[ -f $PODMAN_CONF ]]; then
+        if [[ "$(cat "$PODMAN_CONF")" == "$want" ]]; then
+            debug "up to date: $PODMAN_CONF"
+            return 0
+        fi
+        if ! grep -qF "$PODMAN_CONF_MARKER" "$PODMAN_CONF"; then
+            if grep -q 'default_ulimits *= *\[\]' "$PODMAN_CONF" && grep -q 'runtime *= *"runc"' "$PODMAN_CONF" &&
+                grep -q 'cgroup_manager *= *"cgroupfs"' "$PODMAN_CONF"; then
+                debug "$PODMAN_CONF (not ours) already has what Podman needs here"
+                return 0
+            fi
+            die "$PODMAN_CONF exists and lacks default_ulimits = [], runtime = \"runc\" or cgroup_manager = \"cgroupfs\"; add them (see HOST-FACTS.md) or move the file away"
+        fi
+    fi
+    mkdir -p "$(dirname "$PODMAN_CONF")"
+    printf '%s\n' "$want" >"$PODMAN_CONF"
+    log "wrote $PODMAN_CONF"
+}
+
+ensure_podman_service() {
+    apt_install podman
+    ensure_podman_conf
+    if podman_ping; then
+        debug "Podman answers at $PODMAN_SOCK"
+        return 0
+    fi
+    ((EUID == 0)) || die "Podman's service is not running at $PODMAN_SOCK and starting it needs root"
+    mkdir -p "$(dirname "$PODMAN_SOCK")"
+    # Detached into its own session so it outlives this script; --time=0
+    # keeps it running without clients. It must not inherit fd 9, the lock.
+    setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" \
+        >>"$PODMAN_LOG" 2>&1 </dev/null 9>&- &
+    local i
+    for ((i = 0; i < 100; i++)); do
+        podman_ping && break
+        sleep 0.1
+    done
+    podman_ping || die "podman system service did not answer at $PODMAN_SOCK within 10 s; see $PODMAN_LOG"
+    log "started podman system service at $PODMAN_SOCK (pid $!, log $PODMAN_LOG)"
+}
+
+# The busybox image, copied from the Docker daemon (`docker save` through the
+# API) into Podman (`/images/load`); Podman names it localhost/nestci-test/busybox.
+ensure_podman_busybox() {
+    local want have
+    docker_api GET "/images/$BUSYBOX_IMAGE/json"
+    [[ $API_STATUS == 200 ]] || die "$BUSYBOX_IMAGE missing in the Docker daemon: $(api_error)"
+    want="$(grep -o '"Id":"sha256:[0-9a-f]*"' "$API_BODY" | head -n1 | cut -d'"' -f4)"
+    have="$(curl --silent --unix-socket "$PODMAN_SOCK" \
+        "http://podman/$DOCKER_API_VERSION/images/$BUSYBOX_IMAGE/json" |
+        grep -o '"Id":"sha256:[0-9a-f]*"' | head -n1 | cut -d'"' -f4 || true)"
+    if [[ -n $want && $want == "$have" ]]; then
+        debug "Podman has $BUSYBOX_IMAGE"
+        return 0
+    fi
+    docker_api GET "/images/$BUSYBOX_IMAGE/get"
+    [[ $API_STATUS == 200 ]] || die "exporting $BUSYBOX_IMAGE from the Docker daemon failed: $(api_error)"
+    mv -f "$API_BODY" "$WORK_DIR/busybox-image.tar"
+    local status
+    status="$(curl --silent --show-error --unix-socket "$PODMAN_SOCK" -X POST \
+        -H 'Content-Type: application/x-tar' --data-binary "@$WORK_DIR/busybox-image.tar" \
+        -o "$WORK_DIR/podman-load.out" -w '%{http_code}' \
+        "http://podman/$DOCKER_API_VERSION/images/load")" || status=000
+    [[ $status == 200 ]] || die "loading $BUSYBOX_IMAGE into Podman failed: HTTP $status $(cat "$WORK_DIR/podman-load.out" 2>/dev/null)"
+    log "loaded $BUSYBOX_IMAGE into Podman at $PODMAN_SOCK"
+}
+
 # --- main ----------------------------------------------------------------------
 
 main() {
@@ -324,6 +414,8 @@ main() {
     ensure_docker_daemon
     ensure_busybox_image
     verify_busybox_image
+    ensure_podman_service
+    ensure_podman_busybox
 }
 
 main "$@"

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use nestci::backend::dood::{DoodBackend, DoodOptions, Engine, PullPolicy, gc};
+use nestci::backend::dood::{DoodBackend, DoodOptions, Endpoint, Engine, PullPolicy, gc};
 use nestci::dialect;
 use nestci::model::Env;
 use nestci::plan::{self, PlanOptions};
@@ -70,27 +70,60 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let run_id = self.run_id.clone();
-        // Drop may run inside a runtime: sweep from a thread of our own.
-        let swept = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let engine = Engine::discover().await.map_err(|e| e.to_string())?;
-                gc::sweep(&engine, &[format!("nestci.run={run_id}")], true)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .map(|s| s.removed.len())
+        sweep_run(&self.run_id, None);
+    }
+}
+
+/// A [`Guard`] for an engine other than the default one (Podman).
+pub struct GuardAt {
+    pub run_id: String,
+    pub endpoint: Endpoint,
+}
+
+impl Drop for GuardAt {
+    fn drop(&mut self) {
+        sweep_run(&self.run_id, Some(self.endpoint.clone()));
+    }
+}
+
+/// Remove every object of `run_id`, from a thread of our own (Drop may run
+/// inside a runtime).
+fn sweep_run(run_id: &str, endpoint: Option<Endpoint>) {
+    let run = run_id.to_string();
+    let swept = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let engine = match endpoint {
+                Some(e) => Engine::connect(e).await,
+                None => Engine::discover().await,
+            }
+            .map_err(|e| e.to_string())?;
+            gc::sweep(&engine, &[format!("nestci.run={run}")], true)
+                .await
+                .map_err(|e| e.to_string())
         })
-        .join();
-        if let Ok(Ok(n)) = swept
-            && n > 0
-        {
-            eprintln!("guard: removed {n} leftover object(s) of {}", self.run_id);
-        }
+        .map(|s| s.removed.len())
+    })
+    .join();
+    if let Ok(Ok(n)) = swept
+        && n > 0
+    {
+        eprintln!("guard: removed {n} leftover object(s) of {run_id}");
+    }
+}
+
+/// Podman's Docker-compatible service, as `scripts/test-env.sh` starts it.
+pub fn podman() -> Endpoint {
+    Endpoint::Unix(PathBuf::from("/run/podman/podman.sock"))
+}
+
+pub async fn engine_at(endpoint: Endpoint) -> Engine {
+    match Engine::connect(endpoint).await {
+        Ok(e) => e,
+        Err(e) => panic!("the Podman tests need Podman's service (run scripts/test-env.sh): {e}"),
     }
 }
 

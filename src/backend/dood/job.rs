@@ -245,6 +245,7 @@ impl DoodJob {
             None
         };
 
+        let mut extra_hosts = Vec::new();
         for service in &job.services {
             let mut labels = labels.clone();
             labels.insert(labels::ROLE.into(), "service".into());
@@ -275,7 +276,23 @@ impl DoodJob {
                     service.alias, service.image.value
                 )))
                 .await;
-            wait_ready(engine, &id, &service.alias, options.service_timeout).await?;
+            let info = wait_ready(engine, &id, &service.alias, options.service_timeout).await?;
+            // Also in /etc/hosts: engines without a DNS server on their
+            // networks (Podman with CNI and no dnsname plugin) still
+            // resolve the alias.
+            let ip = network.as_ref().and_then(|n| {
+                info.network_settings
+                    .as_ref()?
+                    .networks
+                    .as_ref()?
+                    .get(n)?
+                    .ip_address
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+            });
+            if let Some(ip) = ip {
+                extra_hosts.push(format!("{}:{ip}", service.alias));
+            }
         }
 
         if let Some(cache) = &job.cache {
@@ -291,7 +308,10 @@ impl DoodJob {
                     .await?;
             }
         }
-        let host_config = host_config(job, ctx, engine, network.as_deref())?;
+        let mut host_config = host_config(job, ctx, engine, network.as_deref())?;
+        if !extra_hosts.is_empty() {
+            host_config.extra_hosts = Some(extra_hosts);
+        }
         let user = job.security.user.as_ref().map(|u| u.value.clone());
         let mut job_labels = labels.clone();
         job_labels.insert(labels::ROLE.into(), "job".into());
@@ -701,14 +721,14 @@ async fn wait_ready(
     id: &str,
     alias: &str,
     timeout: Duration,
-) -> Result<(), BackendError> {
+) -> Result<ContainerInspectResponse, BackendError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(5);
     loop {
         let info: ContainerInspectResponse = engine
             .json(Method::GET, &format!("/containers/{id}/json"), Body::None)
             .await?;
-        let state = info.state.unwrap_or_default();
+        let state = info.state.clone().unwrap_or_default();
         if state.running != Some(true) {
             if state.status.is_some_and(|s| s.to_string() != "created") {
                 return Err(BackendError::Runtime(format!(
@@ -718,8 +738,10 @@ async fn wait_ready(
             }
         } else {
             match state.health.and_then(|h| h.status) {
-                None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) => return Ok(()),
-                Some(HealthStatusEnum::HEALTHY) => return Ok(()),
+                None
+                | Some(
+                    HealthStatusEnum::NONE | HealthStatusEnum::EMPTY | HealthStatusEnum::HEALTHY,
+                ) => return Ok(info),
                 Some(HealthStatusEnum::UNHEALTHY) => {
                     return Err(BackendError::Runtime(format!(
                         "service `{alias}` is unhealthy"
