@@ -233,7 +233,7 @@ async fn bench() -> Result<(), String> {
         engine.info(),
         engine.endpoint()
     );
-    println!("{:<28} {:>12}  {}", "what", "median", "vs raw");
+    println!("{:<28} {:>12}  vs raw", "what", "median");
     println!(
         "{:<28} {:>12}  {}",
         "nestci step (exec)",
