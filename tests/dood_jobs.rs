@@ -310,15 +310,17 @@ jobs:
         alias: idle
         command: [sleep, '600']
     steps:
-      - run: echo STEP-IS-RUNNING; sleep 600
+      - run: echo STEP-IS-$(echo RUNNING); sleep 600
   b:
     steps:
       - image: {BUSYBOX}
-        run: echo STEP-IS-RUNNING; sleep 600
+        run: echo STEP-IS-$(echo RUNNING); sleep 600
 "
     );
     let spec = Spec::new(&yaml, &id);
-    // Cancel once both jobs' steps have printed (the marker twice).
+    // Cancel once both jobs' steps have printed the marker. The scripts
+    // spell it `STEP-IS-$(echo RUNNING)` so that the step-name lines
+    // nestci prints before running them do not count.
     let cancel = spec.cancel.clone();
     spec.capture.cancel_on("STEP-IS-RUNNING", 2, cancel.clone());
     let engine = engine().await;

@@ -97,11 +97,11 @@ image: {BUSYBOX}
 jobs:
   a:
     steps:
-      - run: echo STEP-IS-RUNNING; sleep 600
+      - run: echo STEP-IS-$(echo RUNNING); sleep 600
   b:
     steps:
       - image: {BUSYBOX}
-        run: echo STEP-IS-RUNNING; sleep 600
+        run: echo STEP-IS-$(echo RUNNING); sleep 600
 "
     );
     let mut spec = Spec::new(&yaml, &id);
