@@ -601,3 +601,41 @@ jobs:
     );
     assert_eq!(leftovers(&engine().await, &id).await, vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seccomp_and_systempaths_unconfined_reach_the_container() {
+    let id = run_id("unconfined");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  confined:
+    steps:
+      - run: |
+          echo \"masked=$(grep -cE ' /proc/(sys|keys) ' /proc/self/mountinfo)\"
+          grep Seccomp: /proc/self/status
+  unconfined:
+    security:
+      seccomp: unconfined
+      systempaths: unconfined
+    steps:
+      - run: |
+          echo \"masked=$(grep -cE ' /proc/(sys|keys) ' /proc/self/mountinfo)\"
+          grep Seccomp: /proc/self/status
+"
+    );
+    let r = run(Spec::new(&yaml, &id)).await;
+    assert_eq!(r.status("confined"), JobStatus::Passed, "{}", r.output);
+    assert_eq!(r.status("unconfined"), JobStatus::Passed, "{}", r.output);
+    let confined = r.log("confined");
+    let unconfined = r.log("unconfined");
+    assert!(
+        confined.contains("masked=2") && confined.contains("Seccomp:\t2"),
+        "{confined}"
+    );
+    assert!(
+        unconfined.contains("masked=0") && unconfined.contains("Seccomp:\t0"),
+        "{unconfined}"
+    );
+}

@@ -80,22 +80,36 @@ pub async fn collect(
 }
 
 /// Copy the tree under `from` into `container`'s workspace.
+///
+/// `host_workspace` is the directory bind-mounted as the workspace. Jobs
+/// of a run share it, so an artifact is usually there already — and
+/// writing it again while another job reads it would be a race. Only files
+/// missing there or different are sent; when none are, nothing is.
 pub async fn restore(
     engine: &Engine,
     container: &str,
     workspace: &str,
     from: &Path,
+    host_workspace: &Path,
 ) -> Result<(), BackendError> {
     let dir = from.to_path_buf();
-    let packed = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+    let host = host_workspace.to_path_buf();
+    let packed = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
         let mut builder = tar::Builder::new(Vec::new());
         builder.follow_symlinks(false);
-        builder.append_dir_all(".", &dir)?;
-        builder.into_inner()
+        let mut sent = 0usize;
+        pack_changed(&mut builder, &dir, Path::new(""), &host, &mut sent)?;
+        if sent == 0 {
+            return Ok(None);
+        }
+        builder.into_inner().map(Some)
     })
     .await
     .map_err(|e| BackendError::Runtime(format!("packing {}: {e}", from.display())))?
     .map_err(|e| io_error(from, e))?;
+    let Some(packed) = packed else {
+        return Ok(());
+    };
     engine
         .call(
             Method::PUT,
@@ -104,6 +118,42 @@ pub async fn restore(
         )
         .await
         .map_err(|e| BackendError::Runtime(format!("restoring artifacts: {e}")))
+}
+
+/// Append to `builder` every file under `root/rel` that differs from
+/// `host/rel`, with its parent directories.
+fn pack_changed(
+    builder: &mut tar::Builder<Vec<u8>>,
+    root: &Path,
+    rel: &Path,
+    host: &Path,
+    sent: &mut usize,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(root.join(rel))? {
+        let entry = entry?;
+        let rel = rel.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            pack_changed(builder, root, &rel, host, sent)?;
+            continue;
+        }
+        let ours = root.join(&rel);
+        let same = !kind.is_symlink()
+            && std::fs::read(host.join(&rel))
+                .is_ok_and(|theirs| std::fs::read(&ours).is_ok_and(|mine| mine == theirs));
+        if same {
+            continue;
+        }
+        // Parent directories first, so every engine can create the file.
+        let mut parents: Vec<&Path> = rel.ancestors().skip(1).collect();
+        parents.reverse();
+        for parent in parents.into_iter().filter(|p| !p.as_os_str().is_empty()) {
+            builder.append_dir(parent, root.join(parent))?;
+        }
+        builder.append_path_with_name(&ours, &rel)?;
+        *sent += 1;
+    }
+    Ok(())
 }
 
 /// A workspace-relative path that stays in the workspace.
@@ -146,6 +196,47 @@ fn io_error(path: &Path, e: std::io::Error) -> BackendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_missing_or_changed_files_are_restored() {
+        let from = tempfile::tempdir().expect("tempdir");
+        let host = tempfile::tempdir().expect("tempdir");
+        for (dir, files) in [
+            (
+                from.path(),
+                &[("a/same", "1"), ("a/changed", "new"), ("b/missing", "x")][..],
+            ),
+            (host.path(), &[("a/same", "1"), ("a/changed", "old")][..]),
+        ] {
+            for (name, body) in files {
+                let p = dir.join(name);
+                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&p, body).expect("write");
+            }
+        }
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut sent = 0;
+        pack_changed(
+            &mut builder,
+            from.path(),
+            Path::new(""),
+            host.path(),
+            &mut sent,
+        )
+        .expect("pack");
+        assert_eq!(sent, 2);
+        let bytes = builder.into_inner().expect("tar");
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut names: Vec<String> = archive
+            .entries()
+            .expect("entries")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.header().entry_type().is_file())
+            .map(|e| e.path().expect("path").display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["a/changed", "b/missing"]);
+    }
 
     #[test]
     fn artifact_paths_stay_in_the_workspace() {

@@ -143,6 +143,8 @@ pub(super) struct DoodJob {
     /// Template for step containers (`image:` steps).
     host_config: HostConfig,
     network: Option<String>,
+    /// The host directory mounted at `/workspace`.
+    host_workspace: std::path::PathBuf,
     labels: HashMap<String, String>,
     user: Option<String>,
     /// `pid: host`: `kill -1` would reach the host.
@@ -346,6 +348,7 @@ impl DoodJob {
             ),
             host_config,
             network,
+            host_workspace: ctx.workspace.clone(),
             labels,
             user,
             container_dead: AtomicBool::new(false),
@@ -599,7 +602,14 @@ impl JobHandle for DoodJob {
     }
 
     async fn restore_artifacts(&self, from: &std::path::Path) -> Result<(), BackendError> {
-        super::archive::restore(&self.engine, &self.container, WORKSPACE, from).await
+        super::archive::restore(
+            &self.engine,
+            &self.container,
+            WORKSPACE,
+            from,
+            &self.host_workspace,
+        )
+        .await
     }
 
     async fn cleanup(self: Box<Self>) -> Result<(), BackendError> {
@@ -844,6 +854,12 @@ fn host_config(
     if sec.apparmor.as_ref().map(|s| s.value) == Some(AppArmorMode::Unconfined) {
         security_opt.push("apparmor=unconfined".to_string());
     }
+    if sec.selinux.as_ref().map(|s| s.value) == Some(AppArmorMode::Unconfined) {
+        security_opt.push("label=disable".to_string());
+    }
+    // `systempaths=unconfined` is the docker CLI's spelling; the API wants
+    // the masked and read-only path lists emptied.
+    let unmask = sec.systempaths.as_ref().map(|s| s.value) == Some(AppArmorMode::Unconfined);
     if sec.no_new_privs.as_ref().is_some_and(|n| n.value) {
         security_opt.push("no-new-privileges:true".to_string());
     }
@@ -881,6 +897,8 @@ fn host_config(
         security_opt: non_empty(security_opt),
         devices: (!devices.is_empty()).then_some(devices),
         readonly_rootfs: sec.read_only.as_ref().map(|r| r.value),
+        masked_paths: unmask.then(Vec::new),
+        readonly_paths: unmask.then(Vec::new),
         memory: res
             .memory
             .as_ref()
