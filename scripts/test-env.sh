@@ -12,6 +12,8 @@
 #   5. Podman (Debian's podman, /etc/containers/containers.conf for this
 #      host) serving the Docker-compatible API at /run/podman/podman.sock,
 #      with the same busybox image loaded into it.
+#   5. Debian's docker-registry on 127.0.0.1:5000 (storage under
+#      target/fixtures/registry) holding that image, for pull tests.
 #
 # Idempotent and quiet: it prints one line per thing it actually does and
 # nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
@@ -402,6 +404,64 @@ ensure_podman_busybox() {
     log "loaded $BUSYBOX_IMAGE into Podman at $PODMAN_SOCK"
 }
 
+# --- a local registry (pull policy and pull progress tests) ----------------------
+
+REGISTRY_ADDR=127.0.0.1:5000
+REGISTRY_DIR="$FIXTURES_DIR/registry"
+REGISTRY_IMAGE="$REGISTRY_ADDR/$BUSYBOX_IMAGE_REPO"
+REGISTRY_LOG="$REGISTRY_DIR/registry.log"
+
+registry_ping() {
+    curl --silent --fail --max-time 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1
+}
+
+# Debian's docker-registry with a config of our own: loopback only, no
+# auth, storage under target/fixtures (the packaged config wants htpasswd).
+ensure_registry() {
+    apt_install docker-registry
+    if registry_ping; then
+        debug "registry answers at $REGISTRY_ADDR"
+    else
+        mkdir -p "$REGISTRY_DIR/storage"
+        cat >"$REGISTRY_DIR/config.yml" <<EOF_REGISTRY
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/storage
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF_REGISTRY
+        # Its own session, outliving this script; never fd 9 (the lock).
+        setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" \
+            >>"$REGISTRY_LOG" 2>&1 </dev/null 9>&- &
+        local i
+        for ((i = 0; i < 100; i++)); do
+            registry_ping && break
+            sleep 0.1
+        done
+        registry_ping || die "docker-registry did not answer at $REGISTRY_ADDR within 10 s; see $REGISTRY_LOG"
+        log "started docker-registry at $REGISTRY_ADDR (pid $!, log ${REGISTRY_LOG#"$REPO_ROOT"/})"
+    fi
+    # The busybox image, pushed there once (tag + push through the Engine API).
+    if curl --silent --fail "http://$REGISTRY_ADDR/v2/$BUSYBOX_IMAGE_REPO/manifests/$BUSYBOX_IMAGE_TAG" \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >/dev/null 2>&1; then
+        debug "registry has $BUSYBOX_IMAGE"
+        return 0
+    fi
+    docker_api POST "/images/$BUSYBOX_IMAGE/tag?repo=$REGISTRY_IMAGE&tag=$BUSYBOX_IMAGE_TAG"
+    [[ $API_STATUS == 201 ]] || die "tagging $BUSYBOX_IMAGE as $REGISTRY_IMAGE failed: $(api_error)"
+    # X-Registry-Auth is required even without auth: base64 of "{}".
+    docker_api POST "/images/$REGISTRY_IMAGE/push?tag=$BUSYBOX_IMAGE_TAG" -H 'X-Registry-Auth: e30='
+    if [[ $API_STATUS != 200 ]] || grep -q '"error"' "$API_BODY"; then
+        die "pushing $REGISTRY_IMAGE failed: $(api_error)"
+    fi
+    log "pushed $BUSYBOX_IMAGE to the registry at $REGISTRY_ADDR"
+}
+
 # --- main ----------------------------------------------------------------------
 
 main() {
@@ -416,6 +476,7 @@ main() {
     verify_busybox_image
     ensure_podman_service
     ensure_podman_busybox
+    ensure_registry
 }
 
 main "$@"

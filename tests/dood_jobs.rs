@@ -639,3 +639,62 @@ jobs:
         "{unconfined}"
     );
 }
+
+/// Pushed to the local registry by `scripts/test-env.sh`.
+const REGISTRY_IMAGE: &str = "127.0.0.1:5000/nestci-test/busybox:latest";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_policies_against_a_local_registry() {
+    let engine = engine().await;
+    // Start from "absent locally" (untag only: the layers stay shared).
+    match engine
+        .call(
+            hyper::Method::DELETE,
+            &format!(
+                "/images/{}?noprune=true",
+                nestci::backend::dood::client::encode(REGISTRY_IMAGE)
+            ),
+            nestci::backend::dood::client::Body::None,
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => panic!("untagging {REGISTRY_IMAGE}: {e}"),
+    }
+    let yaml = format!(
+        "
+image: {REGISTRY_IMAGE}
+jobs:
+  j:
+    steps: [echo ran]
+"
+    );
+    let mut pulled = Vec::new();
+    for policy in [
+        PullPolicy::Never,
+        PullPolicy::IfNotPresent,
+        PullPolicy::IfNotPresent,
+        PullPolicy::Always,
+    ] {
+        let id = run_id("pull");
+        let _guard = Guard { run_id: id.clone() };
+        let mut spec = Spec::new(&yaml, &id);
+        spec.options.pull = policy;
+        let r = run(spec).await;
+        let expected = if policy == PullPolicy::Never {
+            JobStatus::Failed
+        } else {
+            JobStatus::Passed
+        };
+        assert_eq!(r.status("j"), expected, "{policy:?}: {}", r.output);
+        pulled.push(r.output.contains(&format!("pulling {REGISTRY_IMAGE}")));
+        if policy == PullPolicy::Always {
+            // Progress from the daemon's stream, shown once per change.
+            assert!(r.output.contains("Status:"), "{}", r.output);
+        }
+    }
+    // never: nothing pulled (and failed); if-not-present: pulled once,
+    // then found; always: pulled although present.
+    assert_eq!(pulled, vec![false, true, false, true]);
+}
