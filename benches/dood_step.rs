@@ -87,7 +87,7 @@ async fn raw_exec(engine: &Engine, container: &str) -> Result<(), String> {
     // The same process nestci starts for a step `true`: its shell, in the
     // workspace.
     let body = serde_json::json!({
-        "Cmd": ["sh", "-e", "-c", "true"], "WorkingDir": "/workspace",
+        "Cmd": ["sh", "-e", "-c", "true"], "WorkingDir": "/workspace", "Env": [], "Tty": false,
         "AttachStdout": true, "AttachStderr": true,
     });
     let exec: serde_json::Value = engine
@@ -164,7 +164,11 @@ async fn bench() -> Result<(), String> {
     let mut rows: [Vec<Duration>; 4] = Default::default();
     for round in 0..=n {
         let mut timed = [Duration::ZERO; 4];
-        for (i, slot) in timed.iter_mut().enumerate() {
+        // Rotate the order too: what ran just before (a container's
+        // teardown, say) should not always weigh on the same row.
+        for k in 0..4 {
+            let i = (k + round) % 4;
+            let slot = &mut timed[i];
             let t = Instant::now();
             match i {
                 0 => match handle.run_step(&job.steps[0], &job.env, &tx, &cancel).await {
