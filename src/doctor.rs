@@ -4,7 +4,6 @@
 //! overlay mounted in one) rather than guess from version numbers.
 
 use std::ffi::CString;
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
 use nix::sched::CloneFlags;
@@ -159,7 +158,7 @@ pub fn check() -> Vec<Facility> {
         "Docker daemon",
         docker.is_ok(),
         match &docker {
-            Ok(at) => format!("answers at {at}"),
+            Ok(found) => found.clone(),
             Err(e) => e.clone(),
         },
         "dood mode is unavailable (dind does not need it)",
@@ -266,24 +265,28 @@ fn probe_overlay() -> Result<(), String> {
     })
 }
 
+/// Which engine dood mode would use, found the way dood finds it
+/// (`DOCKER_HOST`, /var/run/docker.sock, the Podman sockets), with its
+/// name and version: `Podman 4.3.1 (API 1.41) at unix:///run/podman/podman.sock`.
 fn probe_docker() -> Result<String, String> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let Some(path) = host.strip_prefix("unix://") else {
-        return Err(format!("DOCKER_HOST={host}: only unix sockets are probed"));
-    };
-    let mut sock =
-        std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("{path}: {e}"))?;
-    let timeout = Some(std::time::Duration::from_secs(5));
-    let _ = sock.set_read_timeout(timeout);
-    let _ = sock.set_write_timeout(timeout);
-    sock.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .map_err(|e| format!("{path}: {e}"))?;
-    let mut answer = String::new();
-    let _ = sock.read_to_string(&mut answer);
-    if answer.starts_with("HTTP/1.") && answer.contains(" 200 ") {
-        Ok(path.to_string())
-    } else {
-        Err(format!("{path}: no answer to /_ping"))
-    }
+    // A runtime of its own on a thread of its own: `check` may be called
+    // from async code.
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        rt.block_on(async {
+            let found = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                crate::backend::dood::Engine::discover(),
+            )
+            .await
+            .map_err(|_| "the engine did not answer within 5 s".to_string())?;
+            let engine = found.map_err(|e| e.to_string())?;
+            Ok(format!("{} at {}", engine.info(), engine.endpoint()))
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the engine probe panicked".into()))
 }

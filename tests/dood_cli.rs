@@ -197,3 +197,24 @@ async fn gc_removes_a_crashed_runs_leftovers_and_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(leftovers(&engine, &live).await, vec![]);
 }
+
+#[test]
+fn doctor_names_the_engine_it_found() {
+    for (host, name) in [
+        (None, "Docker Engine"),
+        (Some("unix:///run/podman/podman.sock"), "Podman"),
+    ] {
+        let mut cmd = nestci();
+        cmd.arg("doctor");
+        if let Some(h) = host {
+            cmd.env("DOCKER_HOST", h);
+        }
+        let out = cmd.output().expect("run nestci doctor");
+        let t = text(&out);
+        let line = t
+            .lines()
+            .find(|l| l.starts_with("Docker daemon"))
+            .unwrap_or_else(|| panic!("no Docker daemon line: {t}"));
+        assert!(line.contains(name) && line.contains("(API 1."), "{line}");
+    }
+}
