@@ -698,3 +698,100 @@ jobs:
     // then found; always: pulled although present.
     assert_eq!(pulled, vec![false, true, false, true]);
 }
+
+/// Removes an image when dropped.
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let engine = nestci::backend::dood::Engine::discover().await.ok()?;
+                engine
+                    .call(
+                        hyper::Method::DELETE,
+                        &format!(
+                            "/images/{}?force=true",
+                            nestci::backend::dood::client::encode(&name)
+                        ),
+                        nestci::backend::dood::client::Body::None,
+                    )
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_with_a_healthcheck_is_waited_for_until_healthy() {
+    use hyper::Method;
+    use nestci::backend::dood::client::{Body, encode};
+    let engine = engine().await;
+    // An image whose HEALTHCHECK passes only once httpd answers, made by
+    // committing a busybox container with that change (the commit API).
+    let tag = format!("nestci-test/healthy:{}", std::process::id());
+    let _image = RemoveImage(tag.clone());
+    let created: serde_json::Value = engine
+        .json(
+            Method::POST,
+            "/containers/create",
+            Body::json(&serde_json::json!({"Image": BUSYBOX, "Cmd": ["true"]})),
+        )
+        .await
+        .expect("create");
+    let id = created["Id"].as_str().expect("id").to_string();
+    let (repo, version) = tag.split_once(':').expect("tag");
+    let committed = engine
+        .json::<serde_json::Value>(
+            Method::POST,
+            &format!(
+                "/commit?container={id}&repo={}&tag={version}&changes={}",
+                encode(repo),
+                encode(
+                    "HEALTHCHECK --interval=100ms --timeout=1s --retries=100 \
+                     CMD wget -q -O /dev/null http://127.0.0.1:8080/index.html"
+                )
+            ),
+            Body::None,
+        )
+        .await;
+    let _ = engine
+        .call(
+            Method::DELETE,
+            &format!("/containers/{id}?force=true"),
+            Body::None,
+        )
+        .await;
+    committed.expect("commit");
+
+    let run_id = run_id("healthy");
+    let _guard = Guard {
+        run_id: run_id.clone(),
+    };
+    // httpd starts a second after the container: "running" comes long
+    // before "healthy", so a single wget passes only if nestci waited.
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  j:
+    services:
+      - image: {tag}
+        alias: slow-web
+        command: [sh, -c, 'mkdir -p /www && echo healthy > /www/index.html && sleep 1 && exec httpd -f -p 8080 -h /www']
+    steps:
+      - run: wget -q -O - http://slow-web:8080/index.html
+"
+    );
+    let r = run(Spec::new(&yaml, &run_id)).await;
+    assert_eq!(r.status("j"), JobStatus::Passed, "{}", r.output);
+    assert!(r.output.contains("healthy"), "{}", r.output);
+    assert_eq!(leftovers(&engine, &run_id).await, vec![]);
+}
