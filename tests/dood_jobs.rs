@@ -795,3 +795,34 @@ jobs:
     assert!(r.output.contains("healthy"), "{}", r.output);
     assert_eq!(leftovers(&engine, &run_id).await, vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_while_preparing_leaves_zero_labelled_objects() {
+    let id = run_id("cancel-prepare");
+    let _guard = Guard { run_id: id.clone() };
+    // Cancel as soon as the first service is up: the rest of `prepare`
+    // (a second service, the job container) is cut short wherever it is.
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  j:
+    services:
+      - image: {BUSYBOX}
+        alias: one
+        command: [sleep, '600']
+      - image: {BUSYBOX}
+        alias: two
+        command: [sleep, '600']
+    steps: [echo SHOULD-NOT-RUN]
+"
+    );
+    let spec = Spec::new(&yaml, &id);
+    spec.capture
+        .cancel_on("service one", 1, spec.cancel.clone());
+    let r = run(spec).await;
+    assert!(r.report.cancelled);
+    assert_eq!(r.status("j"), JobStatus::Cancelled, "{}", r.output);
+    assert!(!r.output.contains("│ SHOULD-NOT-RUN"), "{}", r.output);
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}

@@ -173,8 +173,19 @@ impl DoodJob {
                 Ok(handle)
             }
             Err(e) => {
-                // Leave nothing behind, whatever was created so far.
-                if let Err(cleanup) = created.remove(&engine).await {
+                // Leave nothing behind, whatever was created so far —
+                // including an object whose creation was under way when
+                // the token fired (created, but its id never received),
+                // which only its labels find.
+                let mut cleaned = created.remove(&engine).await;
+                let labelled = [
+                    format!("{}={}", labels::RUN, ctx.run_id),
+                    format!("{}={}", labels::JOB, job.name),
+                ];
+                if let Err(sweep) = super::gc::sweep(&engine, &labelled, true).await {
+                    cleaned = cleaned.and(Err(BackendError::from(sweep)));
+                }
+                if let Err(cleanup) = cleaned {
                     return Err(BackendError::Runtime(format!(
                         "{e} (and cleaning up failed: {cleanup})"
                     )));
