@@ -8,6 +8,7 @@ mod detect;
 pub mod git;
 pub mod github;
 pub mod gitlab;
+mod matrix;
 pub mod native;
 pub mod reader;
 

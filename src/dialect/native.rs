@@ -25,14 +25,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::reader::{Reader, is_env_name};
+use super::reader::Reader;
 use crate::diag::did_you_mean;
 use crate::model::{
     self, AppArmorMode, Cache, Dialect, Env, Job, Located, MatrixCombo, NamespaceMode, Need,
     NetworkMode, Pipeline, Resources, SeccompMode, Security, Service, Step, StepWhen, Volume, When,
     expand_name,
 };
-use crate::yaml::{Mapping, Node, Span, Value};
+use crate::yaml::{Node, Span, Value};
 
 const TOP_KEYS: &[&str] = &["name", "image", "env", "stages", "jobs"];
 const JOB_KEYS: &[&str] = &[
@@ -767,12 +767,12 @@ fn parse_security(node: &Node, r: &mut Reader) -> Security {
 /// mappings is the union of their products (GitLab's `parallel:matrix`).
 fn parse_matrix(node: &Node, r: &mut Reader) -> Vec<MatrixCombo> {
     match &node.value {
-        Value::Map(map) => product(map, r),
+        Value::Map(map) => super::matrix::product(map, r, MAX_MATRIX),
         Value::Seq(items) => {
             let mut combos = Vec::new();
             for item in items {
                 if let Some(map) = r.map(item, "a matrix entry") {
-                    combos.extend(product(map, r));
+                    combos.extend(super::matrix::product(map, r, MAX_MATRIX));
                 }
             }
             combos
@@ -792,60 +792,6 @@ fn parse_matrix(node: &Node, r: &mut Reader) -> Vec<MatrixCombo> {
 
 /// Matrix jobs beyond this are almost surely a mistake.
 const MAX_MATRIX: usize = 256;
-
-fn product(map: &Mapping, r: &mut Reader) -> Vec<MatrixCombo> {
-    let mut combos: Vec<MatrixCombo> = vec![Vec::new()];
-    for (key, values) in map.iter() {
-        if !is_env_name(&key.name) {
-            r.error(
-                key.span,
-                format!("`{}` is not a valid matrix variable name", key.name),
-            )
-            .set_help("matrix names become environment variables: letters, digits and `_`");
-            continue;
-        }
-        let values: Vec<String> = match &values.value {
-            Value::Seq(items) => items
-                .iter()
-                .filter_map(|v| r.string(v, &format!("a value of `{}`", key.name)))
-                .collect(),
-            _ => r
-                .string(values, &format!("`{}`", key.name))
-                .into_iter()
-                .collect(),
-        };
-        if values.is_empty() {
-            r.error(
-                key.span,
-                format!("matrix variable `{}` has no values", key.name),
-            )
-            .set_help(format!(
-                "list at least one value, e.g. `{}: ['a', 'b']`",
-                key.name
-            ));
-            continue;
-        }
-        if combos.len() * values.len() > MAX_MATRIX {
-            r.error(
-                key.span,
-                format!("the matrix expands into more than {MAX_MATRIX} jobs"),
-            );
-            return Vec::new();
-        }
-        combos = combos
-            .iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((key.name.clone(), v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    combos.retain(|c| !c.is_empty());
-    combos
-}
 
 /// Expand matrices into concrete jobs and resolve `needs` against them.
 fn expand(templates: Vec<Template>, r: &mut Reader) -> Vec<Job> {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::super::reader::{Reader, is_env_name};
+use super::super::reader::Reader;
 use super::rules::{self, Rule};
 use super::variables::{self, Var};
 use super::{Ctx, Warned};
@@ -783,51 +783,7 @@ pub fn matrix(node: &Node, r: &mut Reader) -> Vec<MatrixCombo> {
         let Some(m) = r.map(item, "a `matrix` entry") else {
             continue;
         };
-        let mut combos: Vec<MatrixCombo> = vec![Vec::new()];
-        for (key, values) in m.iter() {
-            if !is_env_name(&key.name) {
-                r.error(
-                    key.span,
-                    format!("`{}` is not a valid variable name", key.name),
-                );
-                continue;
-            }
-            let values: Vec<String> = match &values.value {
-                Value::Seq(vs) => vs
-                    .iter()
-                    .filter_map(|v| r.string(v, &format!("a value of `{}`", key.name)))
-                    .collect(),
-                _ => r
-                    .string(values, &format!("`{}`", key.name))
-                    .into_iter()
-                    .collect(),
-            };
-            if values.is_empty() {
-                r.error(
-                    key.span,
-                    format!("matrix variable `{}` has no values", key.name),
-                );
-                continue;
-            }
-            if combos.len() * values.len() > MAX_PARALLEL {
-                r.error(
-                    key.span,
-                    format!("the matrix makes more than {MAX_PARALLEL} jobs"),
-                );
-                return Vec::new();
-            }
-            combos = combos
-                .iter()
-                .flat_map(|c| {
-                    values.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.push((key.name.clone(), v.clone()));
-                        c
-                    })
-                })
-                .collect();
-        }
-        out.extend(combos.into_iter().filter(|c| !c.is_empty()));
+        out.extend(crate::dialect::matrix::product(m, r, MAX_PARALLEL));
     }
     out
 }
