@@ -324,6 +324,24 @@ PODMAN_CONF=/etc/containers/containers.conf
 PODMAN_CONF_MARKER="# Written by nestci's scripts/test-env.sh (nestci-test-env)."
 PODMAN_LOG=/var/log/nestci-podman-service.log
 
+# A service whose working directory was deleted still answers /_ping but
+# cannot start containers (conmon: "Failed to get working directory"):
+# stop it so that it is started again from /.
+podman_stale_service() {
+    local pid
+    for pid in $(pgrep -f "podman system service .*$PODMAN_SOCK" || true); do
+        if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+            kill "$pid" 2>/dev/null || true
+            local i
+            for ((i = 0; i < 50; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            log "stopped podman service $pid: its working directory was deleted"
+        fi
+    done
+}
+
 podman_ping() {
     curl --silent --fail --max-time 2 --unix-socket "$PODMAN_SOCK" http://podman/_ping >/dev/null 2>&1
 }
@@ -359,6 +377,7 @@ ensure_podman_conf() {
 ensure_podman_service() {
     apt_install podman
     ensure_podman_conf
+    podman_stale_service
     if podman_ping; then
         debug "Podman answers at $PODMAN_SOCK"
         return 0
@@ -367,8 +386,10 @@ ensure_podman_service() {
     mkdir -p "$(dirname "$PODMAN_SOCK")"
     # Detached into its own session so it outlives this script; --time=0
     # keeps it running without clients. It must not inherit fd 9, the lock.
-    setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" \
-        >>"$PODMAN_LOG" 2>&1 </dev/null 9>&- &
+    # It starts in / : conmon needs the service's working directory, and a
+    # checkout (CI's fresh clone) may be deleted while the service lives on.
+    (cd / && exec setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" \
+        >>"$PODMAN_LOG" 2>&1 </dev/null 9>&-) &
     local i
     for ((i = 0; i < 100; i++)); do
         podman_ping && break
@@ -407,7 +428,9 @@ ensure_podman_busybox() {
 # --- a local registry (pull policy and pull progress tests) ----------------------
 
 REGISTRY_ADDR=127.0.0.1:5000
-REGISTRY_DIR="$FIXTURES_DIR/registry"
+# Machine state, like the Podman service: the registry outlives this checkout
+# (CI's clone is deleted after each run), so it lives outside it.
+REGISTRY_DIR=/var/lib/nestci-test/registry
 REGISTRY_IMAGE="$REGISTRY_ADDR/$BUSYBOX_IMAGE_REPO"
 REGISTRY_LOG="$REGISTRY_DIR/registry.log"
 
@@ -415,10 +438,30 @@ registry_ping() {
     curl --silent --fail --max-time 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1
 }
 
+# A registry started by an older version of this script, from a checkout that
+# is gone, serves storage that no longer exists: stop it so that it is
+# started again with the config below.
+registry_stale_service() {
+    local pid
+    for pid in $(pgrep -f "docker-registry serve" || true); do
+        if ! grep -qF "$REGISTRY_DIR/config.yml" "/proc/$pid/cmdline" 2>/dev/null \
+            || [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+            kill "$pid" 2>/dev/null || true
+            local i
+            for ((i = 0; i < 50; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            log "stopped docker-registry $pid: it did not run from $REGISTRY_DIR"
+        fi
+    done
+}
+
 # Debian's docker-registry with a config of our own: loopback only, no
 # auth, storage under target/fixtures (the packaged config wants htpasswd).
 ensure_registry() {
     apt_install docker-registry
+    registry_stale_service
     if registry_ping; then
         debug "registry answers at $REGISTRY_ADDR"
     else
@@ -436,15 +479,15 @@ http:
   addr: $REGISTRY_ADDR
 EOF_REGISTRY
         # Its own session, outliving this script; never fd 9 (the lock).
-        setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" \
-            >>"$REGISTRY_LOG" 2>&1 </dev/null 9>&- &
+        (cd / && exec setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" \
+            >>"$REGISTRY_LOG" 2>&1 </dev/null 9>&-) &
         local i
         for ((i = 0; i < 100; i++)); do
             registry_ping && break
             sleep 0.1
         done
         registry_ping || die "docker-registry did not answer at $REGISTRY_ADDR within 10 s; see $REGISTRY_LOG"
-        log "started docker-registry at $REGISTRY_ADDR (pid $!, log ${REGISTRY_LOG#"$REPO_ROOT"/})"
+        log "started docker-registry at $REGISTRY_ADDR (pid $!, log $REGISTRY_LOG)"
     fi
     # The busybox image, pushed there once (tag + push through the Engine API).
     if curl --silent --fail "http://$REGISTRY_ADDR/v2/$BUSYBOX_IMAGE_REPO/manifests/$BUSYBOX_IMAGE_TAG" \
