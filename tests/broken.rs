@@ -5,6 +5,8 @@
 //! After an intended change of wording, regenerate the expectations with
 //! `NESTCI_BLESS=1 cargo test --test broken` and review the diff.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use nestci::dialect;
@@ -46,29 +48,9 @@ fn broken_pipelines_report_exact_locations() {
         files.len()
     );
 
-    let bless = std::env::var_os("NESTCI_BLESS").is_some();
-    let mut mismatches = Vec::new();
-    for file in &files {
-        let actual = render(file);
-        let expected_path = file.with_extension("stderr");
-        if bless {
-            std::fs::write(&expected_path, &actual).expect("write expectation");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if actual != expected {
-            mismatches.push(format!(
-                "--- {}\n{}\n+++ actual\n{}",
-                expected_path.display(),
-                expected,
-                actual
-            ));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} file(s) differ (NESTCI_BLESS=1 to accept):\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    let actual: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|file| (file.with_extension("stderr"), render(file)))
+        .collect();
+    common::compare_snapshots(&actual, 20);
 }

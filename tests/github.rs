@@ -13,6 +13,8 @@
 //! Regenerate after an intended change with
 //! `NESTCI_BLESS=1 cargo test --test github` and review the diff.
 
+mod common;
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -325,34 +327,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
 }
 
 fn compare(actual: &[(PathBuf, String)], min: usize) {
-    assert!(
-        actual.len() >= min,
-        "expected at least {min} files, found {}",
-        actual.len()
-    );
-    let bless = std::env::var_os("NESTCI_BLESS").is_some();
-    let mut mismatches = Vec::new();
-    for (expected_path, text) in actual {
-        if bless {
-            if let Err(e) = std::fs::write(expected_path, text) {
-                panic!("{}: {e}", expected_path.display());
-            }
-            continue;
-        }
-        let expected = std::fs::read_to_string(expected_path).unwrap_or_default();
-        if &expected != text {
-            mismatches.push(format!(
-                "--- {}\n{expected}\n+++ actual\n{text}",
-                expected_path.display()
-            ));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} file(s) differ (NESTCI_BLESS=1 to accept):\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    common::compare_snapshots(actual, min);
 }
 
 #[test]

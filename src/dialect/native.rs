@@ -565,7 +565,10 @@ fn parse_artifacts(node: &Node, r: &mut Reader) -> Vec<Located<String>> {
         }
         _ => r.string_list(node, "an artifact path"),
     };
-    paths.into_iter().filter(|p| workspace_path(p, r)).collect()
+    paths
+        .into_iter()
+        .filter_map(|p| r.workspace_path(p))
+        .collect()
 }
 
 fn parse_cache(node: &Node, r: &mut Reader) -> Option<Cache> {
@@ -580,7 +583,7 @@ fn parse_cache(node: &Node, r: &mut Reader) -> Option<Cache> {
         .map(|n| r.string_list(n, "a cache path"))
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| workspace_path(p, r))
+        .filter_map(|p| r.workspace_path(p))
         .collect();
     if paths.is_empty() {
         r.error(node.span, "`cache` has no `paths`")
@@ -592,25 +595,6 @@ fn parse_cache(node: &Node, r: &mut Reader) -> Option<Cache> {
         paths,
         loc: r.loc(node.span),
     })
-}
-
-/// Artifact and cache paths are relative to the workspace and stay in it.
-fn workspace_path(p: &Located<String>, r: &mut Reader) -> bool {
-    let path = std::path::Path::new(&p.value);
-    let escapes = path.is_absolute()
-        || path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir));
-    if escapes {
-        r.diagnostics.push(
-            crate::diag::Diagnostic::error(
-                format!("path `{}` leaves the workspace", p.value),
-                Some(p.loc.clone()),
-            )
-            .with_help("use a path relative to the workspace, without `..`"),
-        );
-    }
-    !escapes
 }
 
 fn parse_resources(node: &Node, r: &mut Reader) -> Resources {

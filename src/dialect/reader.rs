@@ -254,6 +254,27 @@ impl Reader {
         }
     }
 
+    /// `p` when it is a path inside the workspace (relative, without
+    /// `..`), as artifact and cache paths must be; else an error.
+    pub fn workspace_path(&mut self, p: Located<String>) -> Option<Located<String>> {
+        let path = std::path::Path::new(&p.value);
+        let escapes = path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        if escapes {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    format!("path `{}` leaves the workspace", p.value),
+                    Some(p.loc.clone()),
+                )
+                .with_help("use a path relative to the workspace, without `..`"),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
     /// A mapping of variable names to scalar values.
     pub fn env(&mut self, node: &Node, what: &str) -> Env {
         let mut env = Env::new();

@@ -507,25 +507,6 @@ pub fn default_alias(image: &str) -> String {
     }
 }
 
-fn workspace_path(p: Located<String>, r: &mut Reader) -> Option<Located<String>> {
-    let path = std::path::Path::new(&p.value);
-    let escapes = path.is_absolute()
-        || path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir));
-    if escapes {
-        r.diagnostics.push(
-            crate::diag::Diagnostic::error(
-                format!("path `{}` leaves the workspace", p.value),
-                Some(p.loc.clone()),
-            )
-            .with_help("use a path relative to the project directory, without `..`"),
-        );
-        return None;
-    }
-    Some(p)
-}
-
 fn artifacts(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<Located<String>> {
     let Some(m) = r.map(node, "`artifacts`") else {
         return Vec::new();
@@ -552,7 +533,7 @@ fn artifacts(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<Located<St
         .map(|n| r.string_list(n, "an artifact path"))
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| workspace_path(p, r))
+        .filter_map(|p| r.workspace_path(p))
         .collect()
 }
 
@@ -612,7 +593,7 @@ fn cache(node: &Node, r: &mut Reader, warned: &mut Warned) -> Option<Cache> {
         .map(|n| r.string_list(n, "a cache path"))
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| workspace_path(p, r))
+        .filter_map(|p| r.workspace_path(p))
         .collect();
     if paths.is_empty() {
         warned.warn(r, "cache:no-paths", node.span);
