@@ -9,28 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use nestci::dialect;
-use nestci::plan::{self, PlanOptions};
-
-fn render(path: &Path) -> String {
-    let diagnostics = match dialect::load(path) {
-        Err(e) => e
-            .diagnostics
-            .iter()
-            .map(|d| d.render(e.text.as_deref(), false))
-            .collect::<Vec<_>>(),
-        Ok(loaded) => match plan::build(&loaded.pipeline, &PlanOptions::default()) {
-            Err(ds) => ds
-                .iter()
-                .map(|d| d.render(Some(&loaded.text), false))
-                .collect(),
-            Ok(_) => panic!("{} was accepted but is broken", path.display()),
-        },
-    };
-    let mut out = diagnostics.join("\n\n");
-    out.push('\n');
-    out
-}
+use nestci::dialect::LoadOptions;
 
 #[test]
 fn broken_pipelines_report_exact_locations() {
@@ -50,7 +29,12 @@ fn broken_pipelines_report_exact_locations() {
 
     let actual: Vec<(PathBuf, String)> = files
         .iter()
-        .map(|file| (file.with_extension("stderr"), render(file)))
+        .map(|file| {
+            (
+                file.with_extension("stderr"),
+                common::render_refusal(file, &LoadOptions::default()),
+            )
+        })
         .collect();
     common::compare_snapshots(&actual, 20);
 }

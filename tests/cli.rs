@@ -1,19 +1,9 @@
 //! The `nestci` binary as a user runs it: exit codes, output, discovery.
 
+mod common;
+
+use common::{nestci, text};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn nestci(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nestci"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nestci")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn example_pipelines() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("pipelines")

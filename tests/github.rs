@@ -352,31 +352,16 @@ fn corpus_matches_expected_job_graphs() {
     compare(&actual, 12);
 }
 
-fn render_broken(path: &Path) -> String {
-    let diagnostics: Vec<String> = match dialect::load_with(path, &corpus_options(path)) {
-        Err(e) => e
-            .diagnostics
-            .iter()
-            .map(|d| d.render(e.text.as_deref(), false))
-            .collect(),
-        Ok(loaded) => match plan::build(&loaded.pipeline, &PlanOptions::default()) {
-            Err(ds) => ds
-                .iter()
-                .map(|d| d.render(Some(&loaded.text), false))
-                .collect(),
-            Ok(_) => panic!("{} was accepted but is broken", path.display()),
-        },
-    };
-    let mut out = diagnostics.join("\n\n");
-    out.push('\n');
-    out
-}
-
 #[test]
 fn broken_workflows_report_exact_locations() {
     let actual: Vec<(PathBuf, String)> = files("tests/github-broken")
         .into_iter()
-        .map(|f| (f.with_extension("stderr"), render_broken(&f)))
+        .map(|f| {
+            (
+                f.with_extension("stderr"),
+                common::render_refusal(&f, &corpus_options(&f)),
+            )
+        })
         .collect();
     compare(&actual, 10);
 }

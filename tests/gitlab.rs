@@ -182,33 +182,13 @@ fn corpus_plans_without_errors() {
     }
 }
 
-fn render_broken(path: &Path) -> String {
-    let diagnostics: Vec<String> = match dialect::load_with(path, &options()) {
-        Err(e) => e
-            .diagnostics
-            .iter()
-            .map(|d| d.render(e.text.as_deref(), false))
-            .collect(),
-        Ok(loaded) => match plan::build(&loaded.pipeline, &PlanOptions::default()) {
-            Err(ds) => ds
-                .iter()
-                .map(|d| d.render(Some(&loaded.text), false))
-                .collect(),
-            Ok(_) => panic!("{} was accepted but is broken", path.display()),
-        },
-    };
-    let mut out = diagnostics.join("\n\n");
-    out.push('\n');
-    out
-}
-
 #[test]
 fn broken_files_report_exact_locations() {
     let actual: Vec<(PathBuf, String)> = files("tests/gitlab-broken", ".gitlab-ci.yml")
         .into_iter()
         .map(|f| {
             let name = f.to_string_lossy().replace(".gitlab-ci.yml", ".stderr");
-            (PathBuf::from(name), render_broken(&f))
+            (PathBuf::from(name), common::render_refusal(&f, &options()))
         })
         .collect();
     compare(&actual, 10);

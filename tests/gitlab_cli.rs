@@ -1,18 +1,8 @@
 //! `nestci validate`, `list` and `run --dry-run` on GitLab CI files.
 
-use std::process::{Command, Output};
+mod common;
 
-fn nestci(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nestci"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nestci")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{nestci, text};
 
 #[test]
 fn validate_list_and_dry_run_a_gitlab_file() {

@@ -17,9 +17,11 @@
 //!
 //! A `<name>.policy.yml` beside a fixture is its policy file.
 
+mod common;
+
+use common::{nestci, text};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use nestci::backend::Mode;
 use nestci::dialect;
@@ -459,18 +461,6 @@ fn json_has_the_documented_fields() {
 }
 
 // ---- the binary ----
-
-fn nestci(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nestci"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run nestci")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn run_refuses_a_denied_pipeline_before_any_backend_in_both_modes() {

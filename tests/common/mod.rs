@@ -1,7 +1,51 @@
 //! Helpers shared by the integration tests (each test file that needs them
 //! says `mod common;`).
 
-use std::path::PathBuf;
+// Each test crate uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nestci::dialect::{self, LoadOptions};
+use nestci::plan::{self, PlanOptions};
+
+/// Run the `nestci` binary with `args`, without colour.
+pub fn nestci(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nestci"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nestci")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The diagnostics nestci prints for a broken pipeline, rendered without
+/// colour: loading errors, else planning errors. A pipeline that loads and
+/// plans is a test failure.
+pub fn render_refusal(path: &Path, options: &LoadOptions) -> String {
+    let diagnostics: Vec<String> = match dialect::load_with(path, options) {
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| d.render(e.text.as_deref(), false))
+            .collect(),
+        Ok(loaded) => match plan::build(&loaded.pipeline, &PlanOptions::default()) {
+            Err(ds) => ds
+                .iter()
+                .map(|d| d.render(Some(&loaded.text), false))
+                .collect(),
+            Ok(_) => panic!("{} was accepted but is broken", path.display()),
+        },
+    };
+    let mut out = diagnostics.join("\n\n");
+    out.push('\n');
+    out
+}
 
 /// Compare rendered output with the snapshot files beside the fixtures:
 /// each pair is (expected file, actual text). With `NESTCI_BLESS=1` the
