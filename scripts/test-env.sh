@@ -12,8 +12,12 @@
 #   5. Podman (Debian's podman, /etc/containers/containers.conf for this
 #      host) serving the Docker-compatible API at /run/podman/podman.sock,
 #      with the same busybox image loaded into it.
-#   5. Debian's docker-registry on 127.0.0.1:5000 (storage under
-#      target/fixtures/registry) holding that image, for pull tests.
+#   6. Debian's docker-registry on 127.0.0.1:5000 (storage under
+#      /var/lib/nestci-test/registry) holding that image, for pull tests.
+#   7. A minimal Debian 12 image, nestci-test/debian:bookworm, made with
+#      mmdebstrap from Debian's mirror and imported like the busybox one: the
+#      base of the runner image (docker/runner/Dockerfile) in the nested
+#      dind test, and a userland with bash and glibc for pipelines.
 #
 # Idempotent and quiet: it prints one line per thing it actually does and
 # nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
@@ -505,6 +509,48 @@ EOF_REGISTRY
     log "pushed $BUSYBOX_IMAGE to the registry at $REGISTRY_ADDR"
 }
 
+# --- a minimal Debian image (runner image base, bash and glibc userland) ------------
+
+DEBIAN_IMAGE_REPO=nestci-test/debian
+DEBIAN_IMAGE_TAG=bookworm
+DEBIAN_IMAGE="$DEBIAN_IMAGE_REPO:$DEBIAN_IMAGE_TAG"
+# Bump when the mmdebstrap recipe below changes, to force a rebuild.
+DEBIAN_RECIPE_VERSION=1
+DEBIAN_RECIPE_LABEL=org.nestci.fixture.debian-recipe
+
+ensure_debian_image() {
+    docker_api GET "/images/$DEBIAN_IMAGE/json"
+    case "$API_STATUS" in
+        200)
+            if grep -qF "\"$DEBIAN_RECIPE_LABEL\":\"$DEBIAN_RECIPE_VERSION\"" "$API_BODY"; then
+                debug "image up to date: $DEBIAN_IMAGE"
+                return 0
+            fi
+            ;;
+        404) ;;
+        *) die "cannot inspect $DEBIAN_IMAGE: $(api_error)" ;;
+    esac
+    apt_install mmdebstrap
+    # minbase: Essential packages and apt (bash, coreutils, glibc), ~170 MB.
+    # The mirror is Debian's, the one registry this host reaches; a tarball
+    # on stdout needs no scratch rootfs on disk.
+    local tar="$WORK_DIR/debian-rootfs.tar"
+    mmdebstrap --quiet --variant=minbase --mode=root bookworm "$tar" \
+        >"$WORK_DIR/mmdebstrap.log" 2>&1 ||
+        die "mmdebstrap bookworm failed: $(tail -n 5 "$WORK_DIR/mmdebstrap.log")"
+    local query="fromSrc=-&repo=$DEBIAN_IMAGE_REPO&tag=$DEBIAN_IMAGE_TAG"
+    query+="&changes=ENV%20PATH%3D%2Fusr%2Flocal%2Fsbin%3A%2Fusr%2Flocal%2Fbin%3A%2Fusr%2Fsbin%3A%2Fusr%2Fbin%3A%2Fsbin%3A%2Fbin"
+    query+="&changes=CMD%20%5B%22bash%22%5D"
+    query+="&changes=LABEL%20$DEBIAN_RECIPE_LABEL%3D$DEBIAN_RECIPE_VERSION"
+    docker_api POST "/images/create?$query" \
+        -H 'Content-Type: application/x-tar' --data-binary "@$tar"
+    if [[ $API_STATUS != 200 ]] || grep -q '"error"' "$API_BODY"; then
+        die "importing $DEBIAN_IMAGE failed: $(api_error)"
+    fi
+    rm -f "$tar"
+    log "imported $DEBIAN_IMAGE (mmdebstrap minbase) into the daemon at $DOCKER_DESC"
+}
+
 # --- main ----------------------------------------------------------------------
 
 main() {
@@ -520,6 +566,7 @@ main() {
     ensure_podman_service
     ensure_podman_busybox
     ensure_registry
+    ensure_debian_image
 }
 
 main "$@"

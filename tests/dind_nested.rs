@@ -8,10 +8,11 @@
 //!   lets a user namespace mount a fresh procfs only while a fully visible
 //!   one exists in its mount namespace.
 //!
-//! The test speaks the Engine API through curl (installed by
-//! scripts/test-env.sh, which also imports the busybox image used here).
-//! The host's /usr, /lib and /lib64 are bound read-only so that the nestci
-//! binary (linked against glibc) runs in the busybox image.
+//! The container runs the runner image of docker/runner/Dockerfile, built by
+//! scripts/runner-image.sh from this test's nestci binary on the Debian
+//! image that scripts/test-env.sh imports (nestci-test/debian:bookworm).
+//! The test speaks the Engine API through curl and removes the container
+//! and the image it built, whatever happens.
 
 mod dind_common;
 
@@ -62,16 +63,45 @@ impl Drop for Container {
     }
 }
 
-/// Run p.yml in a container; `seccomp_unconfined` is
+/// Removes the image whatever happens.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = api("DELETE", &format!("/images/{}?force=1", self.0), None);
+    }
+}
+
+/// Build the runner image from docker/runner/Dockerfile with this test's
+/// nestci binary, under a tag of this test process's own.
+fn build_runner_image() -> Image {
+    let tag = format!("nestci-test/runner:test-{}", std::process::id());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/runner-image.sh");
+    let out = Command::new(&script)
+        .args(["--binary", env!("CARGO_BIN_EXE_nestci")])
+        .args(["--base", "nestci-test/debian:bookworm"])
+        .args(["--tag", &tag])
+        .output()
+        .expect("run scripts/runner-image.sh");
+    let image = Image(tag);
+    assert!(
+        out.status.success(),
+        "building the runner image failed (run scripts/test-env.sh first):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
+
+/// Run p.yml in a container of the runner image; `seccomp_unconfined` is
 /// `--security-opt seccomp=unconfined`, `system_paths_unconfined` is
 /// `--security-opt systempaths=unconfined`, which the API spells as empty
 /// `MaskedPaths` and `ReadonlyPaths`.
 fn run_nested(
+    image: &Image,
     sandbox: &dind_common::Sandbox,
     seccomp_unconfined: bool,
     system_paths_unconfined: bool,
 ) -> (i64, String) {
-    let nestci = env!("CARGO_BIN_EXE_nestci");
     let ws = sandbox.workspace();
     let security_opt: Vec<&str> = if seccomp_unconfined {
         vec!["seccomp=unconfined"]
@@ -79,20 +109,12 @@ fn run_nested(
         Vec::new()
     };
     let mut body = serde_json::json!({
-        "Image": "nestci-test/busybox:latest",
-        "Cmd": ["/nestci", "run", "p.yml", "--mode", "dind", "--color", "never"],
-        "WorkingDir": "/ws",
-        "Env": ["HOME=/root", "XDG_DATA_HOME=/ws/.data"],
+        "Image": image.0,
+        // The image's entrypoint is nestci and its workdir /workspace.
+        "Cmd": ["run", "p.yml", "--mode", "dind", "--color", "never"],
         "Labels": {"org.nestci.test": "dind_nested"},
         "HostConfig": {
-            "Binds": [
-                format!("{nestci}:/nestci:ro"),
-                "/usr:/usr:ro".to_string(),
-                // Debian's /lib64/ld-linux-*.so links to /lib/<triplet>/.
-                "/usr/lib:/lib:ro".to_string(),
-                "/lib64:/lib64:ro".to_string(),
-                format!("{}:/ws", ws.display()),
-            ],
+            "Binds": [format!("{}:/workspace", ws.display())],
             "SecurityOpt": security_opt,
             "Privileged": false,
         }
@@ -133,20 +155,32 @@ fn dind_runs_inside_an_unprivileged_docker_container() {
         sandbox.workspace().join("p.yml"),
         r#"
 name: nested
-image: ./busybox-rootfs.tar
 jobs:
   inner:
+    image: ./busybox-rootfs.tar
     steps:
       - run: |
           echo "inner_map=$(head -n1 /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
           echo "inner_seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+  on-host:
+    # The `host` image: the runner container's own Debian userland.
+    steps:
+      - run: |
+          echo "host_bash=$(bash -c 'echo $BASH_VERSINFO')"
+          echo "host_uid=$(id -u) host_map=$(head -n1 /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
 "#,
     )
     .expect("write pipeline");
 
-    let (status, logs) = run_nested(&sandbox, true, true);
+    let image = build_runner_image();
+    let (status, logs) = run_nested(&image, &sandbox, true, true);
     assert_eq!(status, 0, "nestci inside Docker failed:\n{logs}");
     assert!(logs.contains("inner_map=0 100000 65536"), "{logs}");
+    assert!(logs.contains("host_bash=5"), "{logs}");
+    assert!(
+        logs.contains("host_uid=0 host_map=0 100000 65536"),
+        "{logs}"
+    );
     assert!(
         logs.contains("inner_seccomp=2"),
         "the inner step is filtered too:\n{logs}"
@@ -155,13 +189,13 @@ jobs:
     // And each option is needed: without seccomp=unconfined the
     // namespaces are refused, without systempaths=unconfined the fresh
     // /proc is.
-    let (status, logs) = run_nested(&sandbox, false, true);
+    let (status, logs) = run_nested(&image, &sandbox, false, true);
     assert_ne!(status, 0, "{logs}");
     assert!(
         logs.contains("cannot create the job's namespaces"),
         "{logs}"
     );
-    let (status, logs) = run_nested(&sandbox, true, false);
+    let (status, logs) = run_nested(&image, &sandbox, true, false);
     assert_ne!(status, 0, "{logs}");
     assert!(logs.contains("mounting proc on /proc"), "{logs}");
 }

@@ -3,15 +3,22 @@
 
 use crate::model::{EnvVar, Job, Located, Step};
 
-/// Every image a job uses (job, step and service images), except the
-/// special image `host` and references still holding a variable.
+/// Every registry image a job uses (job, step and service images): not the
+/// special image `host`, not references still holding a variable, and not
+/// local rootfs directories or archives (`./rootfs.tar`), which the
+/// repository itself pins.
 pub fn images(job: &Job) -> Vec<&Located<String>> {
     let mut out: Vec<&Located<String>> = Vec::new();
     out.extend(job.image.iter());
     out.extend(job.steps.iter().filter_map(|s| s.image.as_ref()));
     out.extend(job.services.iter().map(|s| &s.image));
-    out.retain(|i| i.value != "host" && !i.value.contains('$'));
+    out.retain(|i| i.value != "host" && !i.value.contains('$') && !is_local_image(&i.value));
     out
+}
+
+/// A path rather than a registry reference, as the dind runtime reads one.
+fn is_local_image(reference: &str) -> bool {
+    reference.starts_with('/') || reference.starts_with("./") || reference.starts_with("../")
 }
 
 /// A parsed image reference: `registry/repo[:tag][@digest]`.
@@ -171,6 +178,10 @@ mod tests {
         assert_eq!(parse_image("registry:5000/app").tag, None);
         assert_eq!(parse_image("alpine").tag, None);
         assert_eq!(image_basename("docker.io/library/docker"), "docker");
+        assert!(is_local_image("./busybox-rootfs.tar"));
+        assert!(is_local_image("/srv/rootfs"));
+        assert!(!is_local_image("registry:5000/app"));
+        assert!(!is_local_image("alpine"));
     }
 
     #[test]
