@@ -189,3 +189,89 @@ jobs:
     );
     sandbox.assert_nothing_left();
 }
+
+/// `host_paths:` in the file and `--host-path` on the command line show a
+/// host directory read-only to a `host` image job; a missing one fails the
+/// job with the place it was written.
+#[test]
+fn host_paths_show_host_directories_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tools = tempfile::tempdir().expect("tempdir");
+    for name in ["file-tool", "cli-tool"] {
+        let dir = tools.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::write(dir.join("version"), format!("{name} 1.0\n")).expect("write");
+    }
+    // tempdir() makes 0700; the container's root is an unmapped uid.
+    std::fs::set_permissions(tools.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file_tool = tools.path().join("file-tool");
+    let cli_tool = tools.path().join("cli-tool");
+    let sandbox = Sandbox::new(&format!(
+        r#"
+name: host-paths
+image: host
+host_paths: ["{file_tool}"]
+jobs:
+  probe:
+    steps:
+      - run: |
+          echo "file_tool=$(cat {file_tool}/version)"
+          echo "cli_tool=$(cat {cli_tool}/version)"
+          echo "writable=$(touch {file_tool}/x 2>/dev/null && echo yes || echo no)"
+          echo "siblings=$(ls {parent} | tr '\n' ' ')"
+"#,
+        file_tool = file_tool.display(),
+        cli_tool = cli_tool.display(),
+        parent = tools.path().display(),
+    ));
+    let cli_arg = cli_tool.display().to_string();
+    let run = sandbox.run(&["--host-path", &cli_arg]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(
+        run.value("probe", "file_tool").as_deref(),
+        Some("file-tool 1.0")
+    );
+    assert_eq!(
+        run.value("probe", "cli_tool").as_deref(),
+        Some("cli-tool 1.0")
+    );
+    assert_eq!(run.value("probe", "writable").as_deref(), Some("no"));
+    assert!(!file_tool.join("x").exists());
+    // Only the two directories, not what lies beside them.
+    assert_eq!(
+        run.value("probe", "siblings").as_deref().map(str::trim),
+        Some("cli-tool file-tool"),
+        "{}",
+        run.describe()
+    );
+    // The policy reports the file's one (NCI028, low: shown by `policy check`).
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_nestci"))
+        .args(["policy", "check", "--color", "never"])
+        .arg(sandbox.dir.path().join("pipeline.yml"))
+        .output()
+        .expect("run nestci policy check");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("[NCI028]") && report.contains("pipeline.yml:4:14"),
+        "{report}"
+    );
+    sandbox.assert_nothing_left();
+    // One sandbox at a time: each holds the dind test lock.
+    drop(sandbox);
+
+    let missing = tools.path().join("gone");
+    let sandbox = Sandbox::new(&format!(
+        "name: missing\nimage: host\njobs:\n  probe:\n    host_paths: [\"{}\"]\n    steps:\n      - run: \"true\"\n",
+        missing.display()
+    ));
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains(&format!("host path `{}` (", missing.display()))
+            && all.contains("pipeline.yml:5:18"),
+        "{}",
+        run.describe()
+    );
+    sandbox.assert_nothing_left();
+}

@@ -29,8 +29,6 @@ impl Mode {
 /// What the command line says about backends beyond the mode.
 #[derive(Debug, Clone, Default)]
 pub struct BackendOptions {
-    /// Host paths the `host` image exposes read-only (`--host-path`).
-    pub host_paths: Vec<std::path::PathBuf>,
     /// The dood backend's options (pull policy, `--image`).
     pub dood: DoodOptions,
 }
@@ -59,9 +57,8 @@ pub async fn select_with(
     }
 }
 
-async fn dind(opts: &BackendOptions) -> Result<Arc<dyn Backend>, BackendError> {
-    let backend = super::dind::DindBackend::detect()?.with_host_paths(opts.host_paths.clone());
-    Ok(Arc::new(backend))
+async fn dind(_opts: &BackendOptions) -> Result<Arc<dyn Backend>, BackendError> {
+    Ok(Arc::new(super::dind::DindBackend::detect()?))
 }
 
 async fn dood(options: &DoodOptions) -> Result<Arc<dyn Backend>, BackendError> {

@@ -79,6 +79,18 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
     };
     let mut load_options = args.dialect.options();
     load_options.env = overrides.clone();
+    for p in &args.host_paths {
+        match p.canonicalize() {
+            Ok(abs) => load_options.host_paths.push(abs.display().to_string()),
+            Err(e) => {
+                reporter.error(
+                    &format!("--host-path {}: {e}", p.display()),
+                    Some("pass an existing directory, e.g. --host-path ~/.cargo"),
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
     let loaded = match reporter.load_with(&file, load_options) {
         Ok(l) => l,
         Err(code) => return code,
@@ -133,21 +145,7 @@ async fn execute(
     overrides: Env,
     reporter: &Reporter,
 ) -> i32 {
-    let mut host_paths = Vec::new();
-    for p in &args.host_paths {
-        match p.canonicalize() {
-            Ok(abs) => host_paths.push(abs),
-            Err(e) => {
-                reporter.error(
-                    &format!("--host-path {}: {e}", p.display()),
-                    Some("pass an existing directory, e.g. --host-path ~/.cargo"),
-                );
-                return EXIT_USAGE;
-            }
-        }
-    }
     let opts = backend::BackendOptions {
-        host_paths,
         dood: DoodOptions {
             pull: args.pull,
             host_image: args.image.clone(),

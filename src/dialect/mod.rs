@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::Diagnostic;
-use crate::model::{Dialect, Env, Loc, Pipeline};
+use crate::model::{Dialect, Env, Loc, Located, Pipeline};
 
 /// What the command line tells the dialect parsers (the native dialect
 /// needs none of it).
@@ -35,6 +35,10 @@ pub struct LoadOptions {
     pub event: Option<String>,
     /// `--platform LABEL=IMAGE`: GitHub `runs-on` labels to images.
     pub platforms: Vec<(String, String)>,
+    /// `--host-path DIR`: host directories every job of the `host` image
+    /// sees read-only, added to each job's `host_paths` whatever the
+    /// dialect, so the policy engine judges them like the file's own.
+    pub host_paths: Vec<String>,
 }
 
 /// A pipeline read from a file, with the warnings found on the way.
@@ -138,6 +142,18 @@ pub fn load_str_with(path: &Path, text: &str, options: &LoadOptions) -> Result<L
                 github::parse(&doc.root, &mut reader, options)
             }
         };
+
+    let mut pipeline = pipeline;
+    if let Some(pipeline) = &mut pipeline {
+        for job in &mut pipeline.jobs {
+            for dir in &options.host_paths {
+                if !job.host_paths.iter().any(|h| &h.value == dir) {
+                    let loc = Loc::synthetic(&format!("--host-path {dir}"));
+                    job.host_paths.push(Located::new(dir.clone(), loc));
+                }
+            }
+        }
+    }
 
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = reader
         .diagnostics

@@ -34,7 +34,7 @@ use crate::model::{
 };
 use crate::yaml::{Node, Span, Value};
 
-const TOP_KEYS: &[&str] = &["name", "image", "env", "stages", "jobs"];
+const TOP_KEYS: &[&str] = &["name", "image", "env", "host_paths", "stages", "jobs"];
 const JOB_KEYS: &[&str] = &[
     "stage",
     "needs",
@@ -52,6 +52,7 @@ const JOB_KEYS: &[&str] = &[
     "if",
     "resources",
     "security",
+    "host_paths",
 ];
 const STEP_KEYS: &[&str] = &[
     "run",
@@ -157,6 +158,15 @@ pub fn parse(root: &Node, r: &mut Reader) -> Option<Pipeline> {
         .get("env")
         .map(|n| r.env(n, "`env`"))
         .unwrap_or_default();
+    let pipeline_host_paths = top
+        .get("host_paths")
+        .map(|n| host_paths(n, r))
+        .unwrap_or_default();
+    let defaults = Defaults {
+        image: default_image,
+        env: pipeline_env,
+        host_paths: pipeline_host_paths,
+    };
     let declared_stages = top.get("stages").map(|n| stage_list(n, r));
 
     let jobs_node = match top.entry("jobs") {
@@ -190,7 +200,7 @@ pub fn parse(root: &Node, r: &mut Reader) -> Option<Pipeline> {
             r.error(key.span, "a job name must not be empty");
             continue;
         }
-        if let Some(t) = parse_job(&key.name, key.span, node, r, &default_image, &pipeline_env) {
+        if let Some(t) = parse_job(&key.name, key.span, node, r, &defaults) {
             templates.push(t);
         }
     }
@@ -275,13 +285,41 @@ struct Template {
     matrix: Vec<MatrixCombo>,
 }
 
+/// What the pipeline level gives every job.
+struct Defaults {
+    image: Option<Located<String>>,
+    env: Env,
+    host_paths: Vec<Located<String>>,
+}
+
+/// `host_paths`: absolute directories or ones in the home directory
+/// (`~/.cargo`); whether they exist is the backend's question at run time,
+/// since a pipeline is validated on machines other than the one it runs on.
+fn host_paths(node: &Node, r: &mut Reader) -> Vec<Located<String>> {
+    let mut out = Vec::new();
+    for dir in r.string_list(node, "a directory in `host_paths`") {
+        let v = dir.value.as_str();
+        if v.starts_with('/') || v == "~" || v.starts_with("~/") {
+            out.push(dir);
+        } else {
+            r.diagnostics.push(
+                crate::diag::Diagnostic::error(
+                    format!("`host_paths` entry `{v}` is neither absolute nor in the home directory"),
+                    Some(dir.loc.clone()),
+                )
+                .with_help("write an absolute path (`/opt/tool`) or one under your home (`~/.cargo`); the workspace is mounted already"),
+            );
+        }
+    }
+    out
+}
+
 fn parse_job(
     name: &str,
     name_span: Span,
     node: &Node,
     r: &mut Reader,
-    default_image: &Option<Located<String>>,
-    pipeline_env: &Env,
+    defaults: &Defaults,
 ) -> Option<Template> {
     let what = format!("job `{name}`");
     let map = r.map(node, &what)?;
@@ -295,13 +333,23 @@ fn parse_job(
         .map(|n| r.string_list(n, "a job name in `needs`"));
     let image = match map.get("image") {
         Some(n) => r.located_string(n, "`image`"),
-        None => default_image.clone(),
+        None => defaults.image.clone(),
     };
     let own_env = map
         .get("env")
         .map(|n| r.env(n, "`env`"))
         .unwrap_or_default();
-    let env = pipeline_env.with(&own_env);
+    let env = defaults.env.with(&own_env);
+    let mut job_host_paths = defaults.host_paths.clone();
+    for dir in map
+        .get("host_paths")
+        .map(|n| host_paths(n, r))
+        .unwrap_or_default()
+    {
+        if !job_host_paths.iter().any(|h| h.value == dir.value) {
+            job_host_paths.push(dir);
+        }
+    }
 
     let steps = match map.entry("steps") {
         Some((key, n)) => {
@@ -371,6 +419,7 @@ fn parse_job(
         condition,
         resources,
         security,
+        host_paths: job_host_paths,
         ..Job::new(name, r.loc(name_span))
     };
     Some(Template {

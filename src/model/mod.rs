@@ -106,6 +106,12 @@ pub struct Job {
     pub skipped: Option<Skipped>,
     pub resources: Resources,
     pub security: Security,
+    /// Host directories the `host` image shows the job read-only, beyond
+    /// its system directories (`host_paths:` in the file, `--host-path` on
+    /// the command line): toolchains in a home directory, such as
+    /// `~/.cargo`. As written (`~/` is the invoking user's home); the
+    /// backend resolves them.
+    pub host_paths: Vec<Located<String>>,
 }
 
 /// Why a job is left out of every run with the current options, decided by
@@ -149,6 +155,7 @@ impl Job {
             skipped: None,
             resources: Resources::default(),
             security: Security::default(),
+            host_paths: Vec::new(),
         }
     }
 }

@@ -6,14 +6,15 @@
 //! `/var/run`, `/tmp` or a daemon socket: those exist only as empty
 //! directories of the container's own tmpfs root. Home-directory
 //! toolchains (`~/.cargo`, `~/.rustup`) come in read-only only when asked
-//! for (`--host-path`).
+//! for (`host_paths:` in the pipeline, `--host-path` on the command line;
+//! [`resolve_host_path`]).
 //!
 //! On merged-/usr systems `/bin`, `/sbin` and `/lib*` are symlinks into
 //! `/usr`; they are recreated as the same symlinks.
 
 use std::fs;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::rootfs::{Context, MountError, NewRoot, Result, has_prefix, names_in};
 use super::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
@@ -44,8 +45,31 @@ pub struct HostPath<'a> {
     pub tree: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
-/// Lay out the host image in `root` (a fresh tmpfs).
-pub fn populate(root: &NewRoot, host_paths: &[HostPath<'_>]) -> Result<()> {
+/// A job's `host_paths` entry as a host path: `~` is `$HOME`, symlinks are
+/// resolved (the mount shows what the link points to) and the path must
+/// exist.
+pub fn resolve_host_path(written: &str) -> std::result::Result<PathBuf, String> {
+    let path = match written.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            let home = std::env::var_os("HOME")
+                .ok_or("`~` needs $HOME, which is not set; write the absolute path")?;
+            PathBuf::from(home).join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(written),
+    };
+    path.canonicalize().map_err(|e| {
+        if path.as_os_str() == written {
+            e.to_string()
+        } else {
+            format!("{}: {e}", path.display())
+        }
+    })
+}
+
+/// Lay out the host image in `root` (a fresh tmpfs). The job's host paths
+/// come later ([`expose_all`]), once `/tmp` and `/workspace` are mounted,
+/// so that neither hides one of them.
+pub fn populate(root: &NewRoot) -> Result<()> {
     for dir in SYSTEM_DIRS {
         let host = Path::new(dir);
         let Ok(meta) = fs::symlink_metadata(host) else {
@@ -73,10 +97,13 @@ pub fn populate(root: &NewRoot, host_paths: &[HostPath<'_>]) -> Result<()> {
     }
     root.symlink("../run", "/var/run")?;
     hide_etc_secrets(root)?;
-    for host_path in host_paths {
-        expose(root, host_path)?;
-    }
     Ok(())
+}
+
+/// Expose each host path read-only at the same place, over whatever the
+/// root has there by now.
+pub fn expose_all(root: &NewRoot, host_paths: &[HostPath<'_>]) -> Result<()> {
+    host_paths.iter().try_for_each(|p| expose(root, p))
 }
 
 /// Bind an empty read-only file over each secret in `/etc`.
@@ -106,16 +133,16 @@ fn hide_etc_secrets(root: &NewRoot) -> Result<()> {
     Ok(())
 }
 
-/// Expose a host path read-only at the same place (`--host-path`).
+/// Expose a host path read-only at the same place (`host_paths`).
 fn expose(root: &NewRoot, host_path: &HostPath<'_>) -> Result<()> {
     let path = host_path.path;
     let inner = path.to_string_lossy().to_string();
     let is_dir = match host_path.tree {
         Some(tree) => nix::sys::stat::fstat(tree)
             .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-            .context(|| format!("--host-path {inner}"))?,
+            .context(|| format!("host path {inner}"))?,
         None => fs::metadata(path)
-            .context(|| format!("--host-path {inner}"))?
+            .context(|| format!("host path {inner}"))?
             .is_dir(),
     };
     if root.target(&inner).is_err() {
@@ -133,7 +160,7 @@ fn expose(root: &NewRoot, host_path: &HostPath<'_>) -> Result<()> {
         None => root.bind_host(path, &inner, RO),
     };
     attached.map_err(|e| MountError {
-        what: format!("--host-path {inner}: {}", e.what),
+        what: format!("host path {inner}: {}", e.what),
         source: e.source,
     })
 }

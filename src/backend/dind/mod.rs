@@ -81,7 +81,6 @@ pub struct DindBackend {
     /// [`SHIM_ARG`].
     helper: PathBuf,
     ids: IdPlan,
-    host_paths: Vec<PathBuf>,
     /// CAP_SYS_ADMIN on the host: ID-mapped mounts are possible.
     host_admin: bool,
 }
@@ -103,7 +102,6 @@ impl DindBackend {
         Ok(DindBackend {
             helper: PathBuf::from("/proc/self/exe"),
             ids,
-            host_paths: Vec::new(),
             host_admin: ::caps::has_cap(
                 None,
                 ::caps::CapSet::Effective,
@@ -117,12 +115,6 @@ impl DindBackend {
     /// library in another program, such as a test harness.
     pub fn with_helper(mut self, exe: impl Into<PathBuf>) -> Self {
         self.helper = exe.into();
-        self
-    }
-
-    /// Host paths every job of the `host` image sees read-only.
-    pub fn with_host_paths(mut self, paths: Vec<PathBuf>) -> Self {
-        self.host_paths = paths;
         self
     }
 }
@@ -184,6 +176,24 @@ impl Backend for DindBackend {
                 "services are not supported by the dind runtime yet; use --mode dood".into(),
             ));
         }
+        // `host_paths` belong to the `host` image: a rootfs image has its
+        // own toolchains, and a host directory over them would shadow them.
+        let mut host_paths = Vec::new();
+        let mut notes = Vec::new();
+        if rootfs.is_none() {
+            for dir in &job.host_paths {
+                let path = hostimage::resolve_host_path(&dir.value).map_err(|e| {
+                    BackendError::Runtime(format!("host path `{}` ({}): {e}", dir.value, dir.loc))
+                })?;
+                host_paths.push(path);
+            }
+        } else if !job.host_paths.is_empty() {
+            notes.push(
+                "`host_paths` apply to the `host` image only; this job's image has its own \
+                 filesystem, so they are not mounted"
+                    .to_string(),
+            );
+        }
 
         // The rootfs mount point: an empty directory the container's root
         // (an unmapped uid) may traverse, never write.
@@ -223,7 +233,7 @@ impl Backend for DindBackend {
             &job.resources,
         )
         .map_err(|e| runtime("cannot create the job's cgroup", e))?;
-        let mut notes = ignored_security(job);
+        notes.extend(ignored_security(job));
         if self.ids.workspace_owner.is_some() && !self.host_admin {
             notes.push(format!(
                 "no CAP_SYS_ADMIN on the host (an unprivileged container?): the workspace is not \
@@ -239,7 +249,7 @@ impl Backend for DindBackend {
             hostname: rootfs::hostname_for(&job.name),
             root_dir,
             workspace: ctx.workspace.clone(),
-            host_paths: self.host_paths.clone(),
+            host_paths,
             rootfs,
             ids: self.ids.clone(),
             cgroup_procs: cgroup.procs_files(),

@@ -162,6 +162,16 @@ impl DoodJob {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<DoodJob, BackendError> {
+        if !job.host_paths.is_empty() {
+            // The daemon's images bring their own toolchains; a host
+            // directory is a dind `host` image notion. Said, not dropped.
+            let _ = out
+                .send(note(
+                    "`host_paths` apply to the dind `host` image only; not mounted in dood mode"
+                        .into(),
+                ))
+                .await;
+        }
         let mut created = Created::default();
         let result = tokio::select! {
             r = Self::build(&engine, &options, job, ctx, out, cancel, &mut created) => r,

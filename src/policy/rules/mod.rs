@@ -18,6 +18,7 @@ mod escape_capabilities;
 mod host_bind_mount;
 mod host_devices;
 mod host_namespaces;
+mod host_paths_exposed;
 mod host_uts;
 mod image_unpinned;
 mod no_new_privs_off;
@@ -75,6 +76,7 @@ pub static ALL: &[&dyn Rule] = &[
     &caps_not_dropped::CapsNotDropped,
     &tag_without_digest::TagWithoutDigest,
     &no_resource_limits::NoResourceLimits,
+    &host_paths_exposed::HostPathsExposed,
 ];
 
 /// The rule with this id (`NCI001`, any case) or name (`privileged`).

@@ -154,7 +154,7 @@ fn build_root(
             root.mkdir(dir, mode)?;
         }
     } else {
-        hostimage::populate(&root, &host_paths)?;
+        hostimage::populate(&root)?;
     }
     match workspace {
         Some(tree) => root.attach(
@@ -174,6 +174,9 @@ fn build_root(
         nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
         Some("mode=1777"),
     )?;
+    // Host paths last among the tree's mounts: one under /tmp would be
+    // hidden by the tmpfs above. (Only the host image has any.)
+    hostimage::expose_all(&root, &host_paths)?;
     root.populate_dev()?;
     write_etc(&root, &config.hostname)?;
     // /proc before the old root goes (see rootfs's module docs).
