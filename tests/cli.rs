@@ -188,3 +188,46 @@ fn the_github_example_validates_and_shows_skipped_jobs_with_their_reason() {
     );
     assert!(err.contains("needs-chain.yml:28:9"), "{err}");
 }
+
+#[test]
+fn secrets_fill_the_secrets_context_and_are_masked_in_the_dry_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.env");
+    std::fs::write(&file, "# deploy\nexport DEPLOY_USER='robot-7f3a'\n").expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "tests/github/secrets.yml",
+        "--dry-run",
+        "--secret-file",
+        &file,
+        "--secret",
+        "REGISTRY_TOKEN=tok-51c2",
+    ];
+    let d = nestci(&args);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d.stderr));
+    let out = text(&d.stdout);
+    assert!(
+        !out.contains("robot-7f3a") && !out.contains("tok-51c2"),
+        "{out}"
+    );
+    assert!(out.contains("Publish with ***"), "{out}");
+    assert!(
+        out.contains("$ echo \"deploying as *** to $REGISTRY\""),
+        "{out}"
+    );
+    // The step whose `if:` needs the token runs only when it is given.
+    assert!(out.contains("Only with a token"), "{out}");
+    let without = nestci(&["run", "tests/github/secrets.yml", "--dry-run"]);
+    assert!(!text(&without.stdout).contains("Only with a token"));
+
+    // A bad line names the file and line, without the value.
+    std::fs::write(&file, "A=1\nexport\n").expect("write");
+    let bad = nestci(&["list", "tests/github/secrets.yml", "--secret-file", &file]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains(&format!("{file}:2: `export` is not KEY=VALUE")),
+        "{err}"
+    );
+}

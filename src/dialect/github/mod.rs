@@ -132,7 +132,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
     let mut cx = Contexts::default();
     cx.set("github", github_context(&git, &event, &project));
     cx.set("vars", json!({}));
-    cx.set("secrets", json!({}));
+    cx.set("secrets", env_json(&options.secrets));
     cx.set("needs", json!({}));
     cx.set("steps", json!({}));
     cx.set("inputs", inputs(top, r));
