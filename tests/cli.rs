@@ -220,6 +220,17 @@ fn secrets_fill_the_secrets_context_and_are_masked_in_the_dry_run() {
     assert!(out.contains("Only with a token"), "{out}");
     let without = nestci(&["run", "tests/github/secrets.yml", "--dry-run"]);
     assert!(!text(&without.stdout).contains("Only with a token"));
+    // ... and says so rather than dropping it silently.
+    let err = text(&without.stderr);
+    assert!(
+        err.contains(
+            "warning: step `Only with a token` of job `publish` is left out: \
+             its `if: secrets.REGISTRY_TOKEN != ''` is false"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("secrets.yml:22:13"), "{err}");
+    assert!(err.contains("a secret not given with `--secret`"), "{err}");
 
     // A bad line names the file and line, without the value.
     std::fs::write(&file, "A=1\nexport\n").expect("write");

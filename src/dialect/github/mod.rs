@@ -21,8 +21,9 @@
 //!   per file ([`notes`]); unknown keys are errors; merge keys (`<<`) are
 //!   errors, as on GitHub, which reads anchors and aliases but not those;
 //! - `${{ }}` in `run`, `env`, `with`, names and working directories is
-//!   replaced; what only exists at run time (`steps.*.outputs`,
-//!   `needs.*.outputs`, `secrets`) reads as empty here.
+//!   replaced; `secrets` holds `--secret`/`--secret-file` (masked in all
+//!   output by the run); what only exists at run time
+//!   (`steps.*.outputs`, `needs.*.outputs`) reads as empty here.
 //!
 //! Not done yet (they need the scheduler): the `GITHUB_ENV`,
 //! `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files between
@@ -707,7 +708,7 @@ fn read_job(
 
 /// The [`Skipped`] of a job whose `if:` is false before the run: the
 /// condition as written, and the event and branch it was evaluated for.
-fn false_condition(node: &Node, cx: &Contexts, r: &Reader) -> Skipped {
+pub(crate) fn false_condition(node: &Node, cx: &Contexts, r: &Reader) -> Skipped {
     let written = node.scalar_text().unwrap_or_default();
     let github = cx.values.get("github");
     let field = |name: &str| {
