@@ -242,3 +242,49 @@ fn secrets_fill_the_secrets_context_and_are_masked_in_the_dry_run() {
         "{err}"
     );
 }
+
+#[test]
+fn gitlab_sees_secrets_as_variables_below_env() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(".gitlab-ci.yml");
+    std::fs::write(
+        &file,
+        "deploy:\n  rules:\n    - if: $DEPLOY_TOKEN == \"t0k-abc\"\n  script:\n    - echo deploy\n\
+         other:\n  rules:\n    - if: $MODE == \"cli\"\n  script:\n    - echo other\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let jobs = |extra: &[&str]| {
+        let mut args = vec!["list", file.as_str()];
+        args.extend_from_slice(extra);
+        let out = nestci(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        // The jobs that run: not under "not in this run".
+        let out = text(&out.stdout);
+        let left_out = out.split("not in this run:").nth(1).unwrap_or("");
+        ["deploy", "other"]
+            .into_iter()
+            .filter(|j| !left_out.contains(&format!("  {j}  ")))
+            .collect::<Vec<_>>()
+    };
+    assert!(jobs(&[]).is_empty());
+    assert_eq!(jobs(&["--secret", "DEPLOY_TOKEN=t0k-abc"]), ["deploy"]);
+    assert_eq!(jobs(&["--secret", "MODE=cli"]), ["other"]);
+    // `--env` wins over a secret of the same name, as a pipeline variable
+    // wins over a masked project variable.
+    let run = nestci(&[
+        "run",
+        &file,
+        "--dry-run",
+        "--secret",
+        "MODE=secret",
+        "--env",
+        "MODE=cli",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("  other (image"),
+        "{}",
+        text(&run.stdout)
+    );
+}
