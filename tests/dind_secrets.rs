@@ -13,7 +13,7 @@ const PASSWORD: &str = "pa55 w0rd";
 /// Two lines: each is masked on its own.
 const KEY_LINES: [&str; 2] = ["kEyLiNe-one-a1b2", "kEyLiNe-two-c3d4"];
 
-/// Every `.log` file of the run, concatenated.
+/// Every `.log` file of the run, each after its file name.
 fn logs(workspace: &Path) -> String {
     let mut all = String::new();
     let runs = workspace.join(".nestci").join("logs");
@@ -21,6 +21,7 @@ fn logs(workspace: &Path) -> String {
         let run = run.expect("log directory entry").path();
         for log in std::fs::read_dir(&run).expect("read a run's logs") {
             let log = log.expect("log entry").path();
+            all.push_str(&format!("== {}\n", log.display()));
             all.push_str(&std::fs::read_to_string(&log).expect("read a log"));
         }
     }
@@ -60,6 +61,11 @@ jobs:
           echo "password=${{ secrets.PASSWORD }}"
           printf '%s\n' "$KEY"
           echo "missing=[${{ secrets.NOT_GIVEN }}]"
+  named:
+    name: deploy as ${{ secrets.TOKEN }}
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "named job"
 "#,
     );
     let file = sandbox.dir.path().join("secrets.env");
@@ -81,7 +87,10 @@ jobs:
         assert!(text.contains("password=***"), "{text}");
         assert!(text.contains("▸ use ***"), "nestci's own note: {text}");
         assert!(text.contains("missing=[]"), "{text}");
+        assert!(text.contains("named job"), "{text}");
     }
+    // The job's name holds a secret: its log file is named masked.
+    assert!(logs.contains("/deploy_as.log\n"), "{logs}");
     // Both lines of the multi-line secret, each masked.
     assert_eq!(
         run.lines_of("show").iter().filter(|l| *l == "***").count(),

@@ -124,6 +124,12 @@ impl Printer {
         self
     }
 
+    /// `text` with the secrets masked, for what is not printed but shown
+    /// elsewhere (a log file's name).
+    pub fn mask<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.masker.mask(text)
+    }
+
     /// The style of `job`'s name.
     fn job_style(&self, job: &str) -> Style {
         if !self.color {
