@@ -1,5 +1,6 @@
 //! Secrets end to end (dind, `host` image): a GitHub workflow reads them
-//! through `secrets.*`, a native pipeline as variables; the values never
+//! through `secrets.*` (also in a reusable workflow it calls), a native
+//! pipeline as variables; the values never
 //! reach the terminal or the job logs, only `***` does.
 
 mod dind_common;
@@ -136,6 +137,75 @@ jobs:
     assert_eq!(
         run.value("show", "override").as_deref(),
         Some("plain"),
+        "{}",
+        run.describe()
+    );
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn a_reusable_workflow_runs_with_its_inputs_and_passed_secrets() {
+    let sandbox = Sandbox::new(
+        r#"
+on: push
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first ran"
+  call:
+    needs: first
+    uses: ./.github/workflows/called.yml
+    with:
+      greeting: hello
+    secrets:
+      token: ${{ secrets.TOKEN }}
+  last:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "last ran"
+"#,
+    );
+    let workflows = sandbox.dir.path().join(".github").join("workflows");
+    std::fs::create_dir_all(&workflows).expect("mkdir workflows");
+    std::fs::write(
+        workflows.join("called.yml"),
+        r#"
+on:
+  workflow_call:
+    inputs:
+      greeting: {type: string, required: true}
+      times: {type: number, default: 2}
+    secrets:
+      token: {required: true}
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "greeting=${{ inputs.greeting }} x${{ inputs.times }} token=${{ secrets.token }}"
+"#,
+    )
+    .expect("write the called workflow");
+    let secret = format!("TOKEN={TOKEN}");
+    let run = sandbox.run(&["--secret", &secret, "--jobs", "1"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_masked(&run, &logs(&sandbox.workspace()));
+    assert_eq!(
+        run.value("call / greet", "greeting").as_deref(),
+        Some("hello x2 token=***"),
+        "{}",
+        run.describe()
+    );
+    // The order `needs` gives: first, then the called job, then last.
+    let started: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("▶ ")?.strip_suffix(" started"))
+        .collect();
+    assert_eq!(
+        started,
+        ["first", "call / greet", "last"],
         "{}",
         run.describe()
     );
