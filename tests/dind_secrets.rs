@@ -1,7 +1,7 @@
 //! Secrets end to end (dind, `host` image): a GitHub workflow reads them
 //! through `secrets.*` (also in a reusable workflow it calls), a native
-//! pipeline as variables; the values never
-//! reach the terminal or the job logs, only `***` does.
+//! pipeline as variables; the values never reach the terminal or the job
+//! logs, only `***` does.
 
 mod dind_common;
 
