@@ -98,7 +98,8 @@ pub struct DialectArgs {
     /// A secret (repeatable). GitHub workflows read it as `secrets.KEY`;
     /// GitLab and native pipelines see it as a variable, like a masked
     /// CI/CD variable in GitLab (and gitlab-ci-local). Its value is shown
-    /// as *** in all output and logs.
+    /// as *** in all output and logs. A command line is visible to other
+    /// users (ps): prefer --secret-file on a shared machine.
     #[arg(long = "secret", value_name = "KEY=VALUE", value_parser = parse_secret)]
     pub secrets: Vec<(String, String)>,
     /// Secrets from a dotenv file: KEY=VALUE lines, 'single' or "double"
