@@ -15,4 +15,5 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod run;
+pub mod secrets;
 pub mod yaml;

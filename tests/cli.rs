@@ -188,3 +188,103 @@ fn the_github_example_validates_and_shows_skipped_jobs_with_their_reason() {
     );
     assert!(err.contains("needs-chain.yml:28:9"), "{err}");
 }
+
+#[test]
+fn secrets_fill_the_secrets_context_and_are_masked_in_the_dry_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.env");
+    std::fs::write(&file, "# deploy\nexport DEPLOY_USER='robot-7f3a'\n").expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "tests/github/secrets.yml",
+        "--dry-run",
+        "--secret-file",
+        &file,
+        "--secret",
+        "REGISTRY_TOKEN=tok-51c2",
+    ];
+    let d = nestci(&args);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d.stderr));
+    let out = text(&d.stdout);
+    assert!(
+        !out.contains("robot-7f3a") && !out.contains("tok-51c2"),
+        "{out}"
+    );
+    assert!(out.contains("Publish with ***"), "{out}");
+    assert!(
+        out.contains("$ echo \"deploying as *** to $REGISTRY\""),
+        "{out}"
+    );
+    // The step whose `if:` needs the token runs only when it is given.
+    assert!(out.contains("Only with a token"), "{out}");
+    let without = nestci(&["run", "tests/github/secrets.yml", "--dry-run"]);
+    assert!(!text(&without.stdout).contains("Only with a token"));
+    // ... and says so rather than dropping it silently.
+    let err = text(&without.stderr);
+    assert!(
+        err.contains(
+            "warning: step `Only with a token` of job `publish` is left out: \
+             its `if: secrets.REGISTRY_TOKEN != ''` is false"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("secrets.yml:22:13"), "{err}");
+    assert!(err.contains("a secret not given with `--secret`"), "{err}");
+
+    // A bad line names the file and line, without the value.
+    std::fs::write(&file, "A=1\nexport\n").expect("write");
+    let bad = nestci(&["list", "tests/github/secrets.yml", "--secret-file", &file]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains(&format!("{file}:2: `export` is not KEY=VALUE")),
+        "{err}"
+    );
+}
+
+#[test]
+fn gitlab_sees_secrets_as_variables_below_env() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(".gitlab-ci.yml");
+    std::fs::write(
+        &file,
+        "deploy:\n  rules:\n    - if: $DEPLOY_TOKEN == \"t0k-abc\"\n  script:\n    - echo deploy\n\
+         other:\n  rules:\n    - if: $MODE == \"cli\"\n  script:\n    - echo other\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let jobs = |extra: &[&str]| {
+        let mut args = vec!["list", file.as_str()];
+        args.extend_from_slice(extra);
+        let out = nestci(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        // The jobs that run: not under "not in this run".
+        let out = text(&out.stdout);
+        let left_out = out.split("not in this run:").nth(1).unwrap_or("");
+        ["deploy", "other"]
+            .into_iter()
+            .filter(|j| !left_out.contains(&format!("  {j}  ")))
+            .collect::<Vec<_>>()
+    };
+    assert!(jobs(&[]).is_empty());
+    assert_eq!(jobs(&["--secret", "DEPLOY_TOKEN=t0k-abc"]), ["deploy"]);
+    assert_eq!(jobs(&["--secret", "MODE=cli"]), ["other"]);
+    // `--env` wins over a secret of the same name, as a pipeline variable
+    // wins over a masked project variable.
+    let run = nestci(&[
+        "run",
+        &file,
+        "--dry-run",
+        "--secret",
+        "MODE=secret",
+        "--env",
+        "MODE=cli",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("  other (image"),
+        "{}",
+        text(&run.stdout)
+    );
+}

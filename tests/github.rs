@@ -349,7 +349,7 @@ fn corpus_matches_expected_job_graphs() {
             (f.with_extension("expected"), describe(&loaded))
         })
         .collect();
-    compare(&actual, 12);
+    compare(&actual, 15);
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub fn list(args: &FileArg, reporter: &Reporter) -> i32 {
     if let Some(section) = plan.render_left_out() {
         text = format!("{}\n\n{section}", text.trim_end());
     }
-    super::print(&text)
+    reporter.print(&text)
 }
 
 /// Left-aligned columns separated by two spaces.

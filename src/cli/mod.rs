@@ -95,6 +95,29 @@ pub struct DialectArgs {
     /// default: ubuntu-* labels run on the `host` image).
     #[arg(long = "platform", value_name = "LABEL=IMAGE", value_parser = parse_platform)]
     pub platforms: Vec<(String, String)>,
+    /// A secret (repeatable). GitHub workflows read it as `secrets.KEY`;
+    /// GitLab and native pipelines see it as a variable, like a masked
+    /// CI/CD variable in GitLab (and gitlab-ci-local). Its value is shown
+    /// as *** in all output and logs. A command line is visible to other
+    /// users (ps): prefer --secret-file on a shared machine.
+    #[arg(long = "secret", value_name = "KEY=VALUE", value_parser = parse_secret)]
+    pub secrets: Vec<(String, String)>,
+    /// Secrets from a dotenv file: KEY=VALUE lines, 'single' or "double"
+    /// quotes, # comments, an optional `export ` prefix (repeatable;
+    /// --secret wins over the files).
+    #[arg(long = "secret-file", value_name = "PATH")]
+    pub secret_files: Vec<PathBuf>,
+}
+
+fn parse_secret(s: &str) -> Result<(String, String), String> {
+    // Never echo the argument: it holds the value.
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| "a secret is KEY=VALUE".to_string())?;
+    if !crate::dialect::reader::is_env_name(k) {
+        return Err(format!("`{k}` is not a valid secret name"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 fn parse_platform(s: &str) -> Result<(String, String), String> {
@@ -109,13 +132,25 @@ fn parse_platform(s: &str) -> Result<(String, String), String> {
 }
 
 impl DialectArgs {
-    pub fn options(&self) -> crate::dialect::LoadOptions {
-        crate::dialect::LoadOptions {
+    /// The load options; fails on a secret file that cannot be read or
+    /// has a bad line.
+    pub fn options(&self) -> Result<crate::dialect::LoadOptions, crate::secrets::DotenvError> {
+        let mut secrets = crate::model::Env::new();
+        for file in &self.secret_files {
+            for (k, v) in crate::secrets::read_dotenv(file)? {
+                secrets.set(k, v, None);
+            }
+        }
+        for (k, v) in &self.secrets {
+            secrets.set(k.clone(), v.clone(), None);
+        }
+        Ok(crate::dialect::LoadOptions {
             include_dirs: self.include_dirs.clone(),
             event: self.event.clone(),
             platforms: self.platforms.clone(),
+            secrets,
             ..Default::default()
-        }
+        })
     }
 }
 

@@ -126,7 +126,7 @@ fn check(args: &CheckArgs, reporter: &Reporter) -> i32 {
         Format::Json => json::render(&findings, &meta) + "\n",
         Format::Sarif => sarif::render(&findings, &meta) + "\n",
     };
-    let code = super::print(&rendered);
+    let code = reporter.print(&rendered);
     if code != 0 {
         return code;
     }
@@ -191,12 +191,10 @@ pub fn gate(
         .iter()
         .filter(|f| f.is_reported() && (f.is_denied() || f.severity >= Severity::Medium))
         .collect();
+    let masker = reporter.masker();
     for f in &shown {
-        let _ = writeln!(
-            err,
-            "{}\n",
-            text::finding(f, Some(&loaded.text), reporter.color_stderr)
-        );
+        let rendered = text::finding(f, Some(&loaded.text), reporter.color_stderr);
+        let _ = writeln!(err, "{}\n", masker.mask(&rendered));
     }
     let denied: Vec<&Finding> = findings.iter().filter(|f| f.is_denied()).collect();
     if denied.is_empty() {
@@ -299,5 +297,5 @@ fn explain(id: &str, reporter: &Reporter) -> i32 {
     if let Some(uri) = m.help_uri {
         out.push_str(&format!("More: {uri}\n"));
     }
-    super::print(&out)
+    reporter.print(&out)
 }

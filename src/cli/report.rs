@@ -2,15 +2,20 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::cli::{ColorChoice, EXIT_USAGE, FileArg};
 use crate::diag::Diagnostic;
 use crate::dialect::{self, LoadOptions, Loaded};
+use crate::secrets::Masker;
 
 /// Writes diagnostics to stderr, with snippets and colour when wanted.
 pub struct Reporter {
     pub color_stderr: bool,
     pub color_stdout: bool,
+    /// Masks the secrets once a pipeline is loaded with them: diagnostics
+    /// and every command's output go through it.
+    masker: OnceLock<Masker>,
 }
 
 impl Reporter {
@@ -24,12 +29,24 @@ impl Reporter {
         Reporter {
             color_stderr: decide(std::io::stderr().is_terminal()),
             color_stdout: decide(std::io::stdout().is_terminal()),
+            masker: OnceLock::new(),
         }
     }
 
+    /// The masker for the secrets given (none before a pipeline is loaded).
+    pub fn masker(&self) -> Masker {
+        self.masker.get().cloned().unwrap_or_default()
+    }
+
     pub fn diagnostic(&self, d: &Diagnostic, source: Option<&str>) {
+        let text = d.render(source, self.color_stderr);
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}\n", d.render(source, self.color_stderr));
+        let _ = writeln!(err, "{}\n", self.masker().mask(&text));
+    }
+
+    /// Command output on stdout, with the secrets masked.
+    pub fn print(&self, text: &str) -> i32 {
+        super::print(&self.masker().mask(text))
     }
 
     pub fn diagnostics(&self, ds: &[Diagnostic], source: Option<&str>) {
@@ -48,11 +65,26 @@ impl Reporter {
     /// Find and load the pipeline named by `arg`. On failure the problems
     /// are already printed; the caller returns the exit code given.
     pub fn load(&self, arg: &FileArg) -> Result<Loaded, i32> {
-        self.load_with(arg, arg.dialect.options())
+        let options = self.options(arg)?;
+        self.load_with(arg, options)
+    }
+
+    /// The load options of `arg`, with its secrets read.
+    pub fn options(&self, arg: &FileArg) -> Result<LoadOptions, i32> {
+        arg.dialect.options().map_err(|e| {
+            self.error(
+                &e.to_string(),
+                Some("a secret file has one KEY=VALUE per line (quotes, # comments and `export ` allowed)"),
+            );
+            EXIT_USAGE
+        })
     }
 
     /// [`Reporter::load`] with options (`--env` for GitLab rules, ...).
     pub fn load_with(&self, arg: &FileArg, options: LoadOptions) -> Result<Loaded, i32> {
+        let _ = self.masker.set(Masker::new(
+            options.secrets.iter().map(|v| v.value.as_str()),
+        ));
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         let path = match dialect::discover(arg.file.as_deref(), &cwd) {
             Ok(p) => p,

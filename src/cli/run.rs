@@ -77,7 +77,10 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
         file: args.file.clone(),
         dialect: args.dialect.clone(),
     };
-    let mut load_options = args.dialect.options();
+    let mut load_options = match reporter.options(&file) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     load_options.env = overrides.clone();
     for p in &args.host_paths {
         match p.canonicalize() {
@@ -91,10 +94,15 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
             }
         }
     }
-    let loaded = match reporter.load_with(&file, load_options) {
+    let loaded = match reporter.load_with(&file, load_options.clone()) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    // A GitHub workflow reads its secrets through `secrets.*` (already
+    // in its scripts); other pipelines see them as variables.
+    if loaded.pipeline.dialect != crate::model::Dialect::GitHub {
+        overrides = load_options.variables();
+    }
     let options = PlanOptions {
         select: args.jobs_selected.clone(),
         env: overrides,
@@ -111,7 +119,7 @@ pub fn run(args: &RunArgs, reporter: &Reporter) -> i32 {
         return code;
     }
     if args.dry_run {
-        return super::print(&dry_run(&loaded.pipeline, &plan));
+        return reporter.print(&dry_run(&loaded.pipeline, &plan));
     }
     let workspace = match args
         .workspace
@@ -178,7 +186,8 @@ async fn execute(
     signals::install(cancel.clone());
     let printer = Arc::new(
         Printer::stdout(reporter.color_stdout)
-            .with_jobs(plan.jobs.iter().map(|j| j.job.name.as_str())),
+            .with_jobs(plan.jobs.iter().map(|j| j.job.name.as_str()))
+            .with_masker(reporter.masker()),
     );
     let report = crate::run::execute(&plan, backend, options, Arc::clone(&printer), cancel).await;
     printer.text(&summary::render(&report));

@@ -39,6 +39,18 @@ pub struct LoadOptions {
     /// sees read-only, added to each job's `host_paths` whatever the
     /// dialect, so the policy engine judges them like the file's own.
     pub host_paths: Vec<String>,
+    /// `--secret K=V` and `--secret-file`: a GitHub workflow's `secrets`
+    /// context; GitLab (and native) pipelines see them as variables,
+    /// below `--env`, like GitLab's masked project variables.
+    pub secrets: Env,
+}
+
+impl LoadOptions {
+    /// The variables a GitLab or native pipeline gets from the command
+    /// line: the secrets, with `--env` over them.
+    pub fn variables(&self) -> Env {
+        self.secrets.with(&self.env)
+    }
 }
 
 /// A pipeline read from a file, with the warnings found on the way.
@@ -125,7 +137,13 @@ pub fn load_str_with(path: &Path, text: &str, options: &LoadOptions) -> Result<L
     let pipeline =
         match detect(path, &doc.root) {
             Dialect::Native => native::parse(&doc.root, &mut reader),
-            Dialect::GitLab => gitlab::parse(&doc.root, &mut reader, options),
+            Dialect::GitLab => {
+                let options = LoadOptions {
+                    env: options.variables(),
+                    ..options.clone()
+                };
+                gitlab::parse(&doc.root, &mut reader, &options)
+            }
             Dialect::GitHub => {
                 // GitHub reads anchors and aliases (since September 2025) but
                 // refuses merge keys; a file that uses one fails there.

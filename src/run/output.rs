@@ -44,6 +44,7 @@ use anstyle::{AnsiColor, Style};
 use tokio::sync::mpsc;
 
 use crate::backend::{OutputLine, Stream};
+use crate::secrets::Masker;
 
 use super::report::{JobReport, JobStatus};
 use super::summary::elapsed;
@@ -78,6 +79,9 @@ pub struct Printer {
     width: usize,
     /// Palette index per job name.
     colours: HashMap<String, usize>,
+    /// Secrets to show as `***`: applied to everything written, and by
+    /// [`JobOutput`] to the log files.
+    masker: Masker,
 }
 
 impl Printer {
@@ -89,6 +93,7 @@ impl Printer {
             color,
             width: 0,
             colours: HashMap::new(),
+            masker: Masker::default(),
         }
     }
 
@@ -110,6 +115,19 @@ impl Printer {
             self.colours.entry(name.to_string()).or_insert(next);
         }
         self
+    }
+
+    /// Mask these secrets in everything this printer and the job outputs
+    /// made from it write.
+    pub fn with_masker(mut self, masker: Masker) -> Printer {
+        self.masker = masker;
+        self
+    }
+
+    /// `text` with the secrets masked, for what is not printed but shown
+    /// elsewhere (a log file's name).
+    pub fn mask<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.masker.mask(text)
     }
 
     /// The style of `job`'s name.
@@ -162,15 +180,17 @@ impl Printer {
         }
     }
 
-    /// Write `bytes` under the lock and flush. A broken terminal must not
-    /// stop the run, so write errors are ignored here (the log files still
-    /// get everything).
+    /// Write `bytes` under the lock and flush, with the secrets masked (a
+    /// secret never spans lines here: a multi-line one is masked line by
+    /// line). A broken terminal must not stop the run, so write errors are
+    /// ignored here (the log files still get everything).
     fn write(&self, bytes: &[u8]) {
+        let bytes = self.masker.mask_bytes(bytes);
         let mut out = match self.out.lock() {
             Ok(out) => out,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let _ = out.write_all(bytes);
+        let _ = out.write_all(&bytes);
         let _ = out.flush();
     }
 
@@ -305,9 +325,10 @@ impl JobOutput {
         let mut batch = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             self.printer.lines(&self.job, &batch);
+            let printer = Arc::clone(&self.printer);
             self.log(|log| {
                 for line in &batch {
-                    log.write_all(&line.bytes)?;
+                    log.write_all(&printer.masker.mask_bytes(&line.bytes))?;
                     log.write_all(b"\n")?;
                 }
                 Ok(())
@@ -320,6 +341,7 @@ impl JobOutput {
     /// A message of nestci's own in this job's stream and log.
     pub fn note(&mut self, text: &str) {
         self.printer.note(&self.job, text);
+        let text = self.printer.masker.mask(text).into_owned();
         self.log(|log| writeln!(log, "{text}"));
     }
 
@@ -327,6 +349,7 @@ impl JobOutput {
     /// the terminal is the scheduler's to print.
     pub fn finish(mut self, report: &JobReport) {
         let line = self.printer.status_line(report, false);
+        let line = self.printer.masker.mask(&line).into_owned();
         self.log(|log| {
             log.write_all(line.as_bytes())?;
             log.flush()

@@ -228,7 +228,14 @@ fn log_paths(plan: &Plan, dir: &std::path::Path, printer: &Printer) -> Vec<Optio
         ));
         return vec![None; plan.jobs.len()];
     }
-    log_file_names(plan.jobs.iter().map(|j| j.job.name.as_str()))
+    // A job name may hold a secret (`name: deploy as ${{ secrets.USER }}`):
+    // the file name is made from the masked name.
+    let names: Vec<String> = plan
+        .jobs
+        .iter()
+        .map(|j| printer.mask(&j.job.name).into_owned())
+        .collect();
+    log_file_names(names.iter().map(String::as_str))
         .into_iter()
         .map(|name| Some(dir.join(format!("{name}.log"))))
         .collect()

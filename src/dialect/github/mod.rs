@@ -21,19 +21,21 @@
 //!   per file ([`notes`]); unknown keys are errors; merge keys (`<<`) are
 //!   errors, as on GitHub, which reads anchors and aliases but not those;
 //! - `${{ }}` in `run`, `env`, `with`, names and working directories is
-//!   replaced; what only exists at run time (`steps.*.outputs`,
-//!   `needs.*.outputs`, `secrets`) reads as empty here.
+//!   replaced; `secrets` holds `--secret`/`--secret-file` (masked in all
+//!   output by the run); what only exists at run time
+//!   (`steps.*.outputs`, `needs.*.outputs`) reads as empty here.
 //!
 //! Not done yet (they need the scheduler): the `GITHUB_ENV`,
 //! `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files between
-//! steps, step and job `outputs` at run time, reusable workflows
-//! (`jobs.<id>.uses`: such a job is kept as a skipped job with a
-//! warning), `fail-fast` and `max-parallel`.
+//! steps, step and job `outputs` at run time (so a called workflow's
+//! `outputs` too), `fail-fast` and `max-parallel`. Local reusable
+//! workflows become jobs of the run ([`reusable`]).
 
 pub mod expr;
 mod matrix;
 mod notes;
 mod platform;
+mod reusable;
 mod steps;
 
 pub use platform::image_for;
@@ -132,7 +134,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
     let mut cx = Contexts::default();
     cx.set("github", github_context(&git, &event, &project));
     cx.set("vars", json!({}));
-    cx.set("secrets", json!({}));
+    cx.set("secrets", env_json(&options.secrets));
     cx.set("needs", json!({}));
     cx.set("steps", json!({}));
     cx.set("inputs", inputs(top, r));
@@ -140,7 +142,8 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         "runner",
         json!({"os": "Linux", "arch": "X64", "temp": "/tmp", "tool_cache": "/opt/hostedtoolcache"}),
     );
-    let mut workflow_env = base_env(&git, &event);
+    let base = base_env(&git, &event);
+    let mut workflow_env = base.clone();
     cx.set("env", env_json(&workflow_env));
     if let Some(n) = top.get("env") {
         let own = env(n, &cx, r);
@@ -156,6 +159,72 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         r.error(root.span, "the workflow has no `jobs`");
         return None;
     };
+    let scope = Scope {
+        cx,
+        base_env: base,
+        env: workflow_env,
+        defaults,
+        project: &project,
+        options,
+        chain: vec![file.to_path_buf()],
+        prefix: String::new(),
+    };
+    let mut jobs = read_jobs(jobs_node, &scope, &mut notes, r)?;
+    let name = top
+        .get("name")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| {
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workflow".into())
+        });
+    skip_dependants(&mut jobs);
+    finish_diagnostics(r);
+    Some(Pipeline {
+        name,
+        dialect: Dialect::GitHub,
+        file,
+        stages: Vec::new(),
+        jobs,
+        untrusted_input,
+    })
+}
+
+/// What the jobs of one workflow are read with: the workflow nestci was
+/// pointed at, or a reusable workflow one of its jobs calls
+/// ([`reusable`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Scope<'a> {
+    /// The contexts known before the run: `github`, `vars`, `secrets`,
+    /// `inputs`, `runner`, and `env` as the workflow level sets it.
+    pub cx: Contexts,
+    /// The predefined variables (CI, GITHUB_*), before any file's `env`:
+    /// a called workflow starts from these, not from its caller's `env`.
+    pub base_env: Env,
+    /// The workflow's `env` over `base_env`, with `--env` over it.
+    pub env: Env,
+    pub defaults: Defaults,
+    /// The repository root (`uses: ./...` is relative to it).
+    pub project: &'a Path,
+    pub options: &'a LoadOptions,
+    /// The workflow files from the one nestci was pointed at down to this
+    /// one: the depth limit and the cycle check of reusable workflows.
+    pub chain: Vec<PathBuf>,
+    /// Before every job name: `caller / ` in a called workflow, as GitHub
+    /// shows its jobs.
+    pub prefix: String,
+}
+
+/// The jobs of a workflow's `jobs:` mapping, with `needs` resolved among
+/// them. A job that calls a reusable workflow becomes the called
+/// workflow's jobs; its `needs` go to their entry jobs (those needing
+/// nothing inside the called workflow).
+fn read_jobs(
+    jobs_node: &Node,
+    scope: &Scope,
+    notes: &mut Notes,
+    r: &mut Reader,
+) -> Option<Vec<Job>> {
     let jobs_map = r.map(jobs_node, "`jobs`")?;
     let mut jobs: Vec<Job> = Vec::new();
     let mut expansions: Vec<(String, Vec<String>)> = Vec::new();
@@ -165,28 +234,19 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
             continue;
         };
         r.check_keys(map, JOB_KEYS, &format!("job `{}`", key.name));
-        note_unapplied(&key.name, map, &mut notes, r);
+        note_unapplied(&key.name, map, notes, r);
         let needs: Option<Vec<Located<String>>> = map
             .get("needs")
             .map(|n| r.string_list(n, "a job id in `needs`"));
-        if let Some((k, _)) = map.entry("uses") {
-            // Kept as a job that never runs, so that `nestci list` shows
-            // it and the jobs that need it are skipped with this reason.
-            let reason = "it calls a reusable workflow (`uses`), which nestci does not run yet";
-            r.warning(
-                k.span,
-                format!("job `{}`: {reason}; it is left out", key.name),
-            )
-            .set_help("run the called workflow's file with nestci on its own");
-            let mut job = Job::new(key.name.clone(), r.loc(key.span));
-            job.skipped = Some(Skipped {
-                reason: reason.into(),
-                help: "run the called workflow's file with nestci on its own".into(),
-                loc: r.loc(k.span),
-            });
-            expansions.push((key.name.clone(), vec![job.name.clone()]));
-            jobs.push(job);
-            needs_of.push(needs);
+        if let Some(uses) = map.get("uses") {
+            let mut names = Vec::new();
+            for job in reusable::call(&key.name, map, uses, scope, r) {
+                let entry = job.needs.as_ref().is_none_or(Vec::is_empty);
+                names.push(job.name.clone());
+                needs_of.push(if entry { needs.clone() } else { None });
+                jobs.push(job);
+            }
+            expansions.push((key.name.clone(), names));
             continue;
         }
         let combos = match map.get("strategy").and_then(|s| r.map(s, "`strategy`")) {
@@ -217,20 +277,13 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         };
         let mut names = Vec::new();
         for combo in variants {
-            let mut jcx = cx.clone();
+            let mut jcx = scope.cx.clone();
             jcx.set("matrix", matrix::context(&combo));
-            if let Some(job) = read_job(
-                &key.name,
-                key.span,
-                map,
-                &combo,
-                &jcx,
-                &workflow_env,
-                &defaults,
-                &project,
-                options,
-                r,
-            ) {
+            if let Some(mut job) = read_job(&key.name, key.span, map, &combo, &jcx, scope, r) {
+                if !scope.prefix.is_empty() {
+                    job.name = format!("{}{}", scope.prefix, job.name);
+                    job.template = format!("{}{}", scope.prefix, job.template);
+                }
                 names.push(job.name.clone());
                 jobs.push(job);
                 needs_of.push(needs.clone());
@@ -238,60 +291,44 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         }
         expansions.push((key.name.clone(), names));
     }
-    // `needs` name job ids; a matrix job id means all its variants.
+    // `needs` name job ids; a matrix job id means all its variants, a job
+    // calling a workflow all of that workflow's jobs. A called workflow's
+    // jobs keep the needs they have among themselves.
     for (job, needs) in jobs.iter_mut().zip(needs_of) {
-        job.needs = Some(
-            needs
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|n| match expansions.iter().find(|(id, _)| *id == n.value) {
-                    Some((_, names)) => names
-                        .iter()
-                        .map(|t| Need {
-                            job: t.clone(),
-                            optional: false,
-                            loc: n.loc.clone(),
-                        })
-                        .collect::<Vec<_>>(),
-                    None => {
-                        let ids: Vec<&str> = expansions.iter().map(|(i, _)| i.as_str()).collect();
-                        let help = crate::diag::did_you_mean(&n.value, &ids)
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_else(|| "`needs` lists job ids of this workflow".into());
-                        r.diagnostics.push(
-                            Diagnostic::error(
-                                format!(
-                                    "job `{}` needs `{}`, which is not a job of this workflow",
-                                    job.template, n.value
-                                ),
-                                Some(n.loc.clone()),
-                            )
-                            .with_help(help),
-                        );
-                        Vec::new()
-                    }
-                })
-                .collect(),
-        );
+        let resolved: Vec<Need> = needs
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|n| match expansions.iter().find(|(id, _)| *id == n.value) {
+                Some((_, names)) => names
+                    .iter()
+                    .map(|t| Need {
+                        job: t.clone(),
+                        optional: false,
+                        loc: n.loc.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+                None => {
+                    let ids: Vec<&str> = expansions.iter().map(|(i, _)| i.as_str()).collect();
+                    let help = crate::diag::did_you_mean(&n.value, &ids)
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| "`needs` lists job ids of this workflow".into());
+                    r.diagnostics.push(
+                        Diagnostic::error(
+                            format!(
+                                "job `{}` needs `{}`, which is not a job of this workflow",
+                                job.template, n.value
+                            ),
+                            Some(n.loc.clone()),
+                        )
+                        .with_help(help),
+                    );
+                    Vec::new()
+                }
+            })
+            .collect();
+        job.needs.get_or_insert_with(Vec::new).extend(resolved);
     }
-    let name = top
-        .get("name")
-        .and_then(Node::scalar_text)
-        .unwrap_or_else(|| {
-            file.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "workflow".into())
-        });
-    skip_dependants(&mut jobs);
-    finish_diagnostics(r);
-    Some(Pipeline {
-        name,
-        dialect: Dialect::GitHub,
-        file,
-        stages: Vec::new(),
-        jobs,
-        untrusted_input,
-    })
+    Some(jobs)
 }
 
 /// Matrix variants are read one by one from the same YAML: a mistake in a
@@ -622,19 +659,17 @@ pub(crate) fn step_when(node: &Node, cx: &Contexts, r: &mut Reader) -> Option<St
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_job(
     id: &str,
     span: crate::yaml::Span,
     map: &crate::yaml::Mapping,
     combo: &matrix::Combo,
     cx: &Contexts,
-    workflow_env: &Env,
-    workflow_defaults: &Defaults,
-    project: &Path,
-    options: &LoadOptions,
+    scope: &Scope,
     r: &mut Reader,
 ) -> Option<Job> {
+    let (workflow_env, workflow_defaults, project, options) =
+        (&scope.env, &scope.defaults, scope.project, scope.options);
     // GitHub adds the matrix values to a name unless the name already
     // uses an expression (typically `${{ matrix.os }}`).
     let name = match map.get("name") {
@@ -707,7 +742,7 @@ fn read_job(
 
 /// The [`Skipped`] of a job whose `if:` is false before the run: the
 /// condition as written, and the event and branch it was evaluated for.
-fn false_condition(node: &Node, cx: &Contexts, r: &Reader) -> Skipped {
+pub(crate) fn false_condition(node: &Node, cx: &Contexts, r: &Reader) -> Skipped {
     let written = node.scalar_text().unwrap_or_default();
     let github = cx.values.get("github");
     let field = |name: &str| {

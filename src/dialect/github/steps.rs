@@ -83,7 +83,12 @@ pub fn read(
         let when = match map.get("if") {
             Some(n) => match step_when(n, cx, r) {
                 Some(w) => w,
-                None => continue,
+                None => {
+                    // Not dropped silently: `list`, `validate` and `run`
+                    // say which step is left out and why.
+                    left_out(n, &label, job, cx, r);
+                    continue;
+                }
             },
             None => StepWhen::OnSuccess,
         };
@@ -148,8 +153,17 @@ pub fn read(
                 let Some(target) = r.nonempty_string(uses, "`uses`") else {
                     continue;
                 };
-                let with = map.get("with");
-                match uses_step(&target, with, &label, job, uses, cx, project, depth, r) {
+                let call = Uses {
+                    target: &target,
+                    with: map.get("with"),
+                    label: &label,
+                    job,
+                    node: uses,
+                    cx,
+                    project,
+                    depth,
+                };
+                match uses_step(&call, r) {
                     Some(steps) => steps,
                     None => continue,
                 }
@@ -182,6 +196,35 @@ pub fn read(
     out
 }
 
+/// Say that a step whose `if:` is false before the run is left out: the
+/// condition, the event and branch, and for a condition on the matrix or
+/// on secrets, the values it was decided with.
+fn left_out(node: &Node, label: &str, job: &str, cx: &Contexts, r: &mut Reader) {
+    let why = super::false_condition(node, cx, r);
+    let written = node.scalar_text().unwrap_or_default();
+    let mut message = format!("step `{label}` of job `{job}` is left out: {}", why.reason);
+    if written.contains("matrix.")
+        && let Some(serde_json::Value::Object(m)) = cx.values.get("matrix")
+        && !m.is_empty()
+    {
+        let values: Vec<String> = m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => format!("{k}={v}"),
+                _ => format!("{k}={}", super::expr::to_string(v)),
+            })
+            .collect();
+        message.push_str(&format!(" with matrix {}", values.join(", ")));
+    }
+    let mut help = why.help;
+    if written.contains("secrets.") {
+        help.push_str("; a secret not given with `--secret` or `--secret-file` reads as empty");
+    }
+    r.warning(node.span, message)
+        .set_label("false before the run")
+        .set_help(help);
+}
+
 fn first_line(script: &str) -> String {
     let line = script
         .lines()
@@ -195,18 +238,34 @@ fn first_line(script: &str) -> String {
     short
 }
 
-#[allow(clippy::too_many_arguments)]
-fn uses_step(
-    target: &str,
-    with: Option<&Node>,
-    label: &str,
-    job: &str,
-    uses: &Node,
-    cx: &Contexts,
-    project: &Path,
+/// A step's `uses:` and what reading it needs.
+struct Uses<'a> {
+    /// What `uses:` names (`docker://alpine`, `./.github/actions/x`, ...).
+    target: &'a str,
+    /// The step's `with:`.
+    with: Option<&'a Node>,
+    /// The step's name (or id, or `#n`) for messages.
+    label: &'a str,
+    /// The job's id.
+    job: &'a str,
+    /// The `uses:` value, where errors point.
+    node: &'a Node,
+    cx: &'a Contexts,
+    project: &'a Path,
+    /// Composite actions above this step (0 in a job's own steps).
     depth: usize,
-    r: &mut Reader,
-) -> Option<Vec<Step>> {
+}
+
+fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
+    let Uses {
+        target,
+        with,
+        label,
+        job,
+        node: uses,
+        cx,
+        ..
+    } = *call;
     let with_value = |key: &str, r: &mut Reader| -> Option<String> {
         with.and_then(Node::as_map)
             .and_then(|m| m.get(key))
@@ -241,7 +300,7 @@ fn uses_step(
         return Some(vec![step]);
     }
     if target.starts_with("./") {
-        return local_action(target, with, label, job, uses, cx, project, depth, r);
+        return local_action(call, r);
     }
     r.error(
         uses.span,
@@ -254,18 +313,17 @@ fn uses_step(
     None
 }
 
-#[allow(clippy::too_many_arguments)]
-fn local_action(
-    target: &str,
-    with: Option<&Node>,
-    label: &str,
-    job: &str,
-    uses: &Node,
-    cx: &Contexts,
-    project: &Path,
-    depth: usize,
-    r: &mut Reader,
-) -> Option<Vec<Step>> {
+fn local_action(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
+    let Uses {
+        target,
+        with,
+        label,
+        job,
+        node: uses,
+        cx,
+        project,
+        depth,
+    } = *call;
     if depth >= MAX_ACTION_DEPTH {
         r.error(
             uses.span,

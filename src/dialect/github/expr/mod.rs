@@ -24,8 +24,9 @@ mod lexer;
 mod parser;
 mod value;
 
+pub use lexer::parse_number;
 pub use parser::{CONTEXTS, Expr};
-pub use value::{loose_eq, to_string, truthy};
+pub use value::{loose_eq, number, to_string, truthy};
 
 use std::path::{Path, PathBuf};
 
