@@ -479,7 +479,7 @@ async fn a_failed_need_skips_its_dependants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_failure_counts_as_passed() {
     let mut lint = job("lint", &[], &["fail 1"]);
-    lint.allow_failure = true;
+    lint.allow_failure = nestci::model::AllowFailure::Yes;
     let plan = planned(vec![lint, job("after", &["lint"], &["echo ran"])]);
     let fake = Arc::new(Fake::default());
     let run = run(&plan, &fake, 2).await;
