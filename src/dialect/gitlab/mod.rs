@@ -579,10 +579,10 @@ fn expand(
                             r.diagnostics.push(
                                 Diagnostic::error(
                                     format!(
-                                        "job `{}` lists `{target}` in `dependencies`, but `{target}` is in stage `{}`, which does not come before `{}`",
+                                        "job `{}` (stage `{}`) lists `{target}` in `dependencies`, but `{target}` is in the same or a later stage (`{}`)",
                                         job.name,
-                                        stages.get(stage).map_or("?", String::as_str),
                                         stages.get(own_stage).map_or("?", String::as_str),
+                                        stages.get(stage).map_or("?", String::as_str),
                                     ),
                                     Some(dep.loc.clone()),
                                 )
