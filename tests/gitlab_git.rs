@@ -122,6 +122,10 @@ exists-map:
   script: [x]
   rules:
     - exists: {paths: [src/lib.rs]}
+exists-ignored:
+  script: [x]
+  rules:
+    - exists: ["target/**/*.o"]
 readme-changed:
   script: [x]
   rules:
@@ -149,7 +153,11 @@ fn exists_and_changes_follow_the_checkout() {
     let tmp = repo();
     let dir = tmp.path();
     git(dir, &["tag", "first", "HEAD~1"]);
+    // Ignored files are not the repository's: `exists` does not see them.
+    write(dir, ".git/info/exclude", "target/\n");
+    write(dir, "target/debug/x.o", "");
     let p = load(dir, RULES);
+    assert!(!runs(&p, "exists-ignored"));
     assert!(runs(&p, "exists-deep"), "`**` crosses directories");
     assert!(!runs(&p, "exists-star-stays-in-its-directory"));
     assert!(runs(&p, "exists-map"));
@@ -191,14 +199,30 @@ fn compare_to_must_name_a_revision() {
 }
 
 #[test]
-fn changes_is_true_outside_a_repository() {
+fn outside_a_repository_changes_is_true_and_exists_looks_at_the_directory() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    write(tmp.path(), "a/b/c.txt", "");
     let p = load(
         tmp.path(),
-        "job:\n  script: [x]\n  rules:\n    - changes: [nothing/*]\n",
+        "\
+changed:
+  script: [x]
+  rules:
+    - changes: [nothing/*]
+deep:
+  script: [x]
+  rules:
+    - exists: [\"**/c.txt\"]
+shallow:
+  script: [x]
+  rules:
+    - exists: [\"*/c.txt\"]
+",
     );
     assert!(
-        runs(&p, "job"),
+        runs(&p, "changed"),
         "GitLab: changes is true without a push to compare"
     );
+    assert!(runs(&p, "deep"));
+    assert!(!runs(&p, "shallow"), "`*` stays within one directory");
 }

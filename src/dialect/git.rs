@@ -135,6 +135,31 @@ pub fn changed_files(dir: &Path, compare_to: Option<&str>) -> Result<Option<Vec<
     Ok(Some(files))
 }
 
+/// The files of the project under `dir`, relative to it, as GitLab's
+/// `rules:exists` sees a repository: tracked files plus untracked ones that
+/// are not ignored (so `target/` and the like are not searched). `None`
+/// outside a git repository.
+pub fn project_files(dir: &Path) -> Option<Vec<String>> {
+    inspect(dir).root.as_ref()?;
+    let out = git(
+        dir,
+        &[
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "-z",
+        ],
+    )
+    .ok()?;
+    Some(
+        out.split('\0')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// Run `git` in `dir`; its standard output, or its standard error as the
 /// reason it failed.
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {

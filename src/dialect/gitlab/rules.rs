@@ -77,6 +77,8 @@ pub struct Rule {
 pub struct Checkout {
     dir: PathBuf,
     changed: RefCell<HashMap<Option<String>, ChangedFiles>>,
+    /// The repository's files ([`git::project_files`]), listed once.
+    files: std::cell::OnceCell<Option<Vec<String>>>,
 }
 
 /// [`git::changed_files`]' answer for one `compare_to`.
@@ -95,15 +97,23 @@ impl Checkout {
         Checkout {
             dir: dir.to_path_buf(),
             changed: RefCell::new(HashMap::new()),
+            files: std::cell::OnceCell::new(),
         }
     }
 
-    /// Does some file of the project match `pattern`?
+    /// Does some file of the project match `pattern`? In a git repository
+    /// the files git knows of (tracked, or untracked and not ignored);
+    /// elsewhere every file under the project directory.
     fn exists(&self, pattern: &str) -> bool {
+        let pattern = pattern.trim_start_matches("./");
+        if let Some(files) = self.files.get_or_init(|| git::project_files(&self.dir)) {
+            return glob::Pattern::new(pattern)
+                .is_ok_and(|p| files.iter().any(|f| p.matches_with(f, MATCH)));
+        }
         let full = format!(
             "{}/{}",
             glob::Pattern::escape(&self.dir.to_string_lossy()),
-            pattern.trim_start_matches("./")
+            pattern
         );
         match glob::glob_with(&full, MATCH) {
             Ok(mut paths) => paths.any(|p| p.is_ok_and(|p| p.is_file())),
