@@ -826,3 +826,89 @@ jobs:
     assert!(!r.output.contains("│ SHOULD-NOT-RUN"), "{}", r.output);
     assert_eq!(leftovers(&engine().await, &id).await, vec![]);
 }
+
+/// GitLab's artifact passing over three stages. The workspace is shared,
+/// so `clobber` deletes what `build` left there; a job then has the file
+/// only when its artifacts are handed to it: every job of earlier stages
+/// by default, none with `dependencies: []`, none from a need with
+/// `artifacts: false`. `--jobs 1` runs the last stage in file order, so the
+/// job that receives the file runs after the two that must not see it.
+const GITLAB_ARTIFACTS: &str = "
+stages: [build, clobber, use]
+build:
+  stage: build
+  script:
+    - mkdir -p out && echo built > out/a.txt
+  artifacts:
+    paths: [out/]
+clobber:
+  stage: clobber
+  dependencies: []
+  script:
+    - rm -rf out
+without:
+  stage: use
+  dependencies: []
+  script:
+    - test ! -e out/a.txt
+need-without:
+  stage: use
+  needs: [{job: build, artifacts: false}, clobber]
+  script:
+    - test ! -e out/a.txt
+with:
+  stage: use
+  script:
+    - grep built out/a.txt
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitlab_jobs_receive_the_artifacts_of_earlier_stages() {
+    let id = run_id("gl-artifacts");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!("image: {BUSYBOX}\n{GITLAB_ARTIFACTS}");
+    let mut spec = Spec::new(&yaml, &id);
+    spec.jobs = 1;
+    let r = run(spec).await;
+    for job in ["build", "clobber", "without", "need-without", "with"] {
+        assert_eq!(r.status(job), JobStatus::Passed, "{job}: {}", r.output);
+    }
+    assert_eq!(
+        std::fs::read_to_string(r.workspace().join("out/a.txt")).unwrap_or_default(),
+        "built\n",
+        "restored into the shared workspace by `with`"
+    );
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitlab_exit_codes_allow_only_the_listed_failures() {
+    let id = run_id("gl-exit-codes");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+allowed:
+  script: [exit 137]
+  allow_failure: {{exit_codes: [137, 255]}}
+refused:
+  script: [exit 3]
+  allow_failure: {{exit_codes: 137}}
+"
+    );
+    let r = run(Spec::new(&yaml, &id)).await;
+    assert_eq!(
+        r.status("allowed"),
+        JobStatus::FailedAllowed,
+        "{}",
+        r.output
+    );
+    assert!(
+        r.message("allowed").contains("exit code 137"),
+        "{}",
+        r.message("allowed")
+    );
+    assert_eq!(r.status("refused"), JobStatus::Failed, "{}", r.output);
+    assert_eq!(r.report.exit_code(), 1);
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}

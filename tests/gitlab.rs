@@ -2,7 +2,8 @@
 //! `<name>.gitlab-ci.yml` is loaded (with `CI_COMMIT_BRANCH=main` and a
 //! fixed commit, and `tests/gitlab/mapped` as `--include-dir`) and the
 //! resulting job graph — names, stages, needs, when, conditions, images,
-//! services, steps, the job's own variables and the warnings — is compared
+//! services, steps, whose artifacts each job receives, the job's own
+//! variables and the warnings — is compared
 //! with `<name>.expected`.
 //!
 //! Regenerate after an intended change with
@@ -120,6 +121,10 @@ fn describe(l: &Loaded) -> String {
         if !j.artifacts.is_empty() {
             let paths: Vec<&str> = j.artifacts.iter().map(|p| p.value.as_str()).collect();
             let _ = writeln!(s, "  artifacts: {paths:?}");
+        }
+        let from = j.artifacts_from.jobs(j);
+        if !from.is_empty() {
+            let _ = writeln!(s, "  artifacts from: [{}]", from.join(", "));
         }
         for v in j.env.iter() {
             if shown_var(&v.name, v.loc.is_some()) {

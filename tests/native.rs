@@ -136,7 +136,7 @@ jobs:
     assert_eq!(b.image.as_ref().unwrap().value, "rust:1.85");
     assert_eq!(b.timeout.as_ref().unwrap().value, Duration::from_secs(5400));
     assert_eq!(b.retry, 2);
-    assert!(b.allow_failure);
+    assert!(b.allow_failure.is_allowed());
     assert_eq!(b.when, When::Manual);
     assert_eq!(
         b.condition.as_ref().unwrap().value,

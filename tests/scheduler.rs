@@ -33,6 +33,8 @@ use nestci::run::{JobReport, JobStatus, Printer, RunOptions, RunReport, execute,
 enum Call {
     Prepare(String),
     Step(String, String),
+    /// `restore_artifacts` into a job, from the artifacts of a job.
+    Restore(String, String),
     Cleanup(String),
 }
 
@@ -215,6 +217,27 @@ impl JobHandle for FakeJob {
             _ => StepExit::Code(0),
         };
         Ok(exit)
+    }
+
+    /// Keeps nothing but the directory, so that later jobs find it.
+    async fn collect_artifacts(
+        &self,
+        paths: &[String],
+        dest: &std::path::Path,
+        _out: &OutputSender,
+    ) -> Result<usize, BackendError> {
+        std::fs::create_dir_all(dest)
+            .map_err(|e| BackendError::Runtime(format!("creating {}: {e}", dest.display())))?;
+        Ok(paths.len())
+    }
+
+    async fn restore_artifacts(&self, from: &std::path::Path) -> Result<(), BackendError> {
+        let producer = from
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.fake.record(Call::Restore(self.job.clone(), producer));
+        Ok(())
     }
 
     async fn cleanup(self: Box<Self>) -> Result<(), BackendError> {
@@ -479,13 +502,100 @@ async fn a_failed_need_skips_its_dependants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_failure_counts_as_passed() {
     let mut lint = job("lint", &[], &["fail 1"]);
-    lint.allow_failure = true;
+    lint.allow_failure = nestci::model::AllowFailure::Yes;
     let plan = planned(vec![lint, job("after", &["lint"], &["echo ran"])]);
     let fake = Arc::new(Fake::default());
     let run = run(&plan, &fake, 2).await;
     assert_eq!(run.status("lint"), JobStatus::FailedAllowed);
     assert_eq!(run.status("after"), JobStatus::Passed);
     assert_eq!(run.report.exit_code(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_allow_only_the_listed_failures() {
+    use nestci::model::AllowFailure;
+    let codes = AllowFailure::ExitCodes(vec![137, 255]);
+    let mut listed = job("listed", &[], &["fail 137"]);
+    listed.allow_failure = codes.clone();
+    let mut other = job("other", &[], &["fail 1"]);
+    other.allow_failure = codes.clone();
+    let mut killed = job("killed", &[], &["signal 9"]);
+    killed.allow_failure = codes.clone();
+    let plan = planned(vec![
+        listed,
+        other,
+        killed,
+        job("after", &["listed"], &["echo ran"]),
+    ]);
+    let fake = Arc::new(Fake::default());
+    let run = run(&plan, &fake, 2).await;
+    assert_eq!(run.status("listed"), JobStatus::FailedAllowed);
+    assert_eq!(
+        run.status("after"),
+        JobStatus::Passed,
+        "an allowed failure counts as passed"
+    );
+    assert_eq!(run.status("other"), JobStatus::Failed);
+    assert_eq!(
+        run.message("other"),
+        "step `fail 1` failed with exit code 1; `allow_failure` accepts only exit codes 137, 255"
+    );
+    // A signal is no exit code: not allowed.
+    assert_eq!(run.status("killed"), JobStatus::Failed);
+    assert_eq!(run.report.exit_code(), 1);
+    let table = summary::render(&run.report);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("listed"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("failed (allowed)") && row.contains("exit code 137"),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_come_from_the_jobs_the_model_names() {
+    use nestci::model::ArtifactsFrom;
+    let with_artifacts = |name: &str| Job {
+        artifacts: vec![Located::new("out".to_string(), loc())],
+        ..job(name, &[], &["echo made"])
+    };
+    let listed = Job {
+        artifacts_from: ArtifactsFrom::Jobs(vec!["b".into(), "a".into()]),
+        ..job("listed", &["a", "b"], &["echo"])
+    };
+    let by_needs = job("by-needs", &["a"], &["echo"]);
+    let none = Job {
+        artifacts_from: ArtifactsFrom::Jobs(Vec::new()),
+        ..job("none", &["a", "b"], &["echo"])
+    };
+    let plan = planned(vec![
+        with_artifacts("a"),
+        with_artifacts("b"),
+        listed,
+        by_needs,
+        none,
+    ]);
+    let fake = Arc::new(Fake::default());
+    let run = run(&plan, &fake, 1).await;
+    assert_eq!(run.report.exit_code(), 0, "{}", run.output);
+    let restores = |job: &str| -> Vec<String> {
+        fake.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Restore(to, from) if to == job => Some(from),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(restores("listed"), ["b", "a"], "in the model's order");
+    assert_eq!(restores("by-needs"), ["a"]);
+    assert_eq!(restores("none"), Vec::<String>::new());
+    // Restored after prepare, before the first step.
+    let restore = fake.position(&Call::Restore("by-needs".into(), "a".into()));
+    assert!(fake.position(&Call::Prepare("by-needs".into())) < restore);
+    assert!(restore < fake.position(&Call::Step("by-needs".into(), "echo".into())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

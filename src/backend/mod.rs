@@ -13,6 +13,7 @@
 //! step's processes) and return promptly; `cleanup` must be called after
 //! every successful `prepare`, whatever happened in between.
 
+pub(crate) mod artifacts;
 pub mod dind;
 pub mod dood;
 mod select;

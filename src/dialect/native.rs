@@ -384,7 +384,8 @@ fn parse_job(
     let allow_failure = map
         .get("allow_failure")
         .and_then(|n| r.bool(n, "`allow_failure`"))
-        .unwrap_or(false);
+        .unwrap_or(false)
+        .into();
     let when = map
         .get("when")
         .and_then(|n| r.choice(n, "`when`", When::NAMES, When::parse))

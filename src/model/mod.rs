@@ -89,12 +89,16 @@ pub struct Job {
     pub steps: Vec<Step>,
     pub services: Vec<Service>,
     pub artifacts: Vec<Located<String>>,
+    /// Whose artifacts are copied into this job's workspace before its
+    /// first step. The dialect decides (GitLab: earlier stages, `needs`,
+    /// `dependencies`); the runner only follows the list.
+    pub artifacts_from: ArtifactsFrom,
     pub cache: Option<Cache>,
     pub timeout: Option<Located<Duration>>,
     /// How many times a failed job is run again (0: never).
     pub retry: u32,
-    /// A failure of this job does not fail the run.
-    pub allow_failure: bool,
+    /// Which failures of this job do not fail the run.
+    pub allow_failure: AllowFailure,
     pub when: When,
     /// The `if:` condition as written; the planner evaluates it.
     pub condition: Option<Located<String>>,
@@ -146,16 +150,96 @@ impl Job {
             steps: Vec::new(),
             services: Vec::new(),
             artifacts: Vec::new(),
+            artifacts_from: ArtifactsFrom::Needs,
             cache: None,
             timeout: None,
             retry: 0,
-            allow_failure: false,
+            allow_failure: AllowFailure::No,
             when: When::OnSuccess,
             condition: None,
             skipped: None,
             resources: Resources::default(),
             security: Security::default(),
             host_paths: Vec::new(),
+        }
+    }
+}
+
+/// Which failures of a job are accepted: they are reported, but the run
+/// does not fail and the jobs that need it still run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AllowFailure {
+    /// Every failure fails the run (the default).
+    #[default]
+    No,
+    /// Every failure, timeouts included, is accepted.
+    Yes,
+    /// Only a step that exits with one of these codes (GitLab's
+    /// `allow_failure: exit_codes`); any other failure, a timeout or a
+    /// signal fails the run.
+    ExitCodes(Vec<i32>),
+}
+
+impl AllowFailure {
+    /// Is a failure accepted? `exit_code` is the exit code of the step
+    /// that failed the job, `None` when it was no exit (a timeout, a
+    /// signal, a job that could not be prepared).
+    pub fn accepts(&self, exit_code: Option<i32>) -> bool {
+        match self {
+            AllowFailure::No => false,
+            AllowFailure::Yes => true,
+            AllowFailure::ExitCodes(codes) => exit_code.is_some_and(|c| codes.contains(&c)),
+        }
+    }
+
+    /// Whether some failure may be accepted (for plan tags and tests).
+    pub fn is_allowed(&self) -> bool {
+        !matches!(self, AllowFailure::No)
+    }
+}
+
+impl From<bool> for AllowFailure {
+    fn from(allowed: bool) -> Self {
+        if allowed {
+            AllowFailure::Yes
+        } else {
+            AllowFailure::No
+        }
+    }
+}
+
+/// `false`, `true`, `exit codes 137, 255`: as snapshots and plans show it.
+impl std::fmt::Display for AllowFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowFailure::No => f.write_str("false"),
+            AllowFailure::Yes => f.write_str("true"),
+            AllowFailure::ExitCodes(codes) => {
+                let codes: Vec<String> = codes.iter().map(i32::to_string).collect();
+                write!(f, "exit codes {}", codes.join(", "))
+            }
+        }
+    }
+}
+
+/// Whose artifacts a job receives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ArtifactsFrom {
+    /// The jobs in its `needs` (native and GitHub pipelines); none when it
+    /// has no `needs`.
+    #[default]
+    Needs,
+    /// Exactly these jobs, restored in this order (a later job's files win
+    /// over an earlier one's). An empty list: none.
+    Jobs(Vec<String>),
+}
+
+impl ArtifactsFrom {
+    /// The jobs, in restore order, whose artifacts `job` receives.
+    pub fn jobs<'a>(&'a self, job: &'a Job) -> Vec<&'a str> {
+        match self {
+            ArtifactsFrom::Needs => job.needs.iter().flatten().map(|n| n.job.as_str()).collect(),
+            ArtifactsFrom::Jobs(jobs) => jobs.iter().map(String::as_str).collect(),
         }
     }
 }

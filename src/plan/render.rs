@@ -169,7 +169,7 @@ fn tags(plan: &Plan, i: usize) -> String {
         When::Always => tags.push("[always]"),
         When::Manual => tags.push("[manual]"),
     }
-    if pj.job.allow_failure {
+    if pj.job.allow_failure.is_allowed() {
         tags.push("[allow failure]");
     }
     if !pj.selected {

@@ -542,7 +542,7 @@ fn on_failure_and_always_stay_in_the_plan() {
             },
             Job {
                 when: When::Always,
-                allow_failure: true,
+                allow_failure: crate::model::AllowFailure::Yes,
                 ..needing("report", 4, &["a"])
             },
         ],

@@ -60,13 +60,19 @@ use super::output::{CHANNEL_CAPACITY, JobOutput};
 pub(super) enum Outcome {
     Passed,
     Failed(String),
+    /// Failed because a step exited with `code` (not zero): what
+    /// `allow_failure: exit_codes` looks at.
+    Exited(String, i32),
     TimedOut(String),
     Cancelled,
 }
 
 impl Outcome {
     fn retryable(&self) -> bool {
-        matches!(self, Outcome::Failed(_) | Outcome::TimedOut(_))
+        matches!(
+            self,
+            Outcome::Failed(_) | Outcome::Exited(..) | Outcome::TimedOut(_)
+        )
     }
 }
 
@@ -158,19 +164,18 @@ impl JobRun<'_> {
         outcome
     }
 
-    /// Hand this job the artifacts of the jobs it `needs`:
-    /// `.nestci/artifacts/<run>/<need>/` into its workspace.
+    /// Hand this job the artifacts of the jobs the model says it receives
+    /// ([`Job::artifacts_from`]): `.nestci/artifacts/<run>/<job>/` into its
+    /// workspace. A job that kept none (or did not run) is passed over.
     async fn restore_artifacts(&mut self, handle: &dyn JobHandle) -> Result<(), String> {
-        let Some(needs) = &self.job.needs else {
-            return Ok(());
-        };
-        for need in needs {
-            let dir = artifact_dir(self.ctx, &need.job);
+        let job = self.job;
+        for from in job.artifacts_from.jobs(job) {
+            let dir = artifact_dir(self.ctx, from);
             if !dir.is_dir() {
                 continue;
             }
             if let Err(e) = handle.restore_artifacts(&dir).await {
-                let msg = format!("could not restore the artifacts of `{}`: {e}", need.job);
+                let msg = format!("could not restore the artifacts of `{from}`: {e}");
                 self.out.note(&format!("✗ {msg}"));
                 return Err(msg);
             }
@@ -274,6 +279,10 @@ impl JobRun<'_> {
             } else {
                 match result {
                     Ok(exit) if exit.success() => None,
+                    Ok(StepExit::Code(code)) => Some(Outcome::Exited(
+                        step_failure(step, StepExit::Code(code)),
+                        code,
+                    )),
                     Ok(exit) => Some(Outcome::Failed(step_failure(step, exit))),
                     Err(e) => Some(Outcome::Failed(format!("step `{}`: {e}", step.name))),
                 }
@@ -281,7 +290,7 @@ impl JobRun<'_> {
             if let Some(failure) = failure {
                 let (mark, msg) = match &failure {
                     Outcome::TimedOut(m) => ("⏱", m.as_str()),
-                    Outcome::Failed(m) => ("✗", m.as_str()),
+                    Outcome::Failed(m) | Outcome::Exited(m, _) => ("✗", m.as_str()),
                     _ => ("", ""),
                 };
                 if step.continue_on_error {

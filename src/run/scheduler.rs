@@ -52,7 +52,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, JobContext};
-use crate::model::{Env, Job, When};
+use crate::model::{AllowFailure, Env, Job, When};
 use crate::plan::Plan;
 
 use super::job::{JobRun, Outcome};
@@ -367,8 +367,26 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, log_path: Option<PathBuf>) 
 
     let (status, message) = match outcome {
         Outcome::Passed => (JobStatus::Passed, None),
-        Outcome::Failed(m) if job.allow_failure => (JobStatus::FailedAllowed, Some(m)),
-        Outcome::TimedOut(m) if job.allow_failure => (JobStatus::FailedAllowed, Some(m)),
+        Outcome::Exited(m, code) if job.allow_failure.accepts(Some(code)) => {
+            (JobStatus::FailedAllowed, Some(m))
+        }
+        Outcome::Exited(m, _) => match &job.allow_failure {
+            // Say why an allowed-looking job still failed the run.
+            AllowFailure::ExitCodes(_) => (
+                JobStatus::Failed,
+                Some(format!(
+                    "{m}; `allow_failure` accepts only {}",
+                    job.allow_failure
+                )),
+            ),
+            _ => (JobStatus::Failed, Some(m)),
+        },
+        Outcome::Failed(m) if job.allow_failure.accepts(None) => {
+            (JobStatus::FailedAllowed, Some(m))
+        }
+        Outcome::TimedOut(m) if job.allow_failure.accepts(None) => {
+            (JobStatus::FailedAllowed, Some(m))
+        }
         Outcome::Failed(m) => (JobStatus::Failed, Some(m)),
         Outcome::TimedOut(m) => (JobStatus::TimedOut, Some(m)),
         Outcome::Cancelled => (JobStatus::Cancelled, None),

@@ -369,6 +369,9 @@ struct Container {
     diagnostics: Arc<Mutex<String>>,
     cgroup: Option<JobCgroup>,
     state: Option<tempfile::TempDir>,
+    /// The host directory bind-mounted at [`WORKSPACE`]: artifacts are
+    /// copied in and out of it on the host.
+    workspace: std::path::PathBuf,
 }
 
 impl Container {
@@ -426,6 +429,7 @@ impl Container {
             diagnostics,
             cgroup: Some(cgroup),
             state: Some(state),
+            workspace: config.workspace.clone(),
         };
         protocol::send(container.control.fd.get_ref().as_fd(), config, &[])
             .map_err(|e| runtime("sending the container config", e))?;
@@ -472,6 +476,40 @@ impl Container {
 
 #[async_trait]
 impl JobHandle for Container {
+    async fn collect_artifacts(
+        &self,
+        paths: &[String],
+        dest: &std::path::Path,
+        out: &OutputSender,
+    ) -> Result<usize, BackendError> {
+        let (workspace, paths_owned, dest) =
+            (self.workspace.clone(), paths.to_vec(), dest.to_path_buf());
+        let (copied, missing) = tokio::task::spawn_blocking(move || {
+            crate::backend::artifacts::collect_from_dir(&workspace, &paths_owned, &dest)
+        })
+        .await
+        .map_err(|e| BackendError::Runtime(format!("collecting artifacts: {e}")))??;
+        for path in missing {
+            let line = format!("artifact `{path}`: no such file or directory, skipped");
+            let _ = out
+                .send(OutputLine {
+                    stream: Stream::Stderr,
+                    bytes: line.into_bytes(),
+                })
+                .await;
+        }
+        Ok(copied)
+    }
+
+    async fn restore_artifacts(&self, from: &std::path::Path) -> Result<(), BackendError> {
+        let (from, workspace) = (from.to_path_buf(), self.workspace.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::backend::artifacts::restore_into_dir(&from, &workspace)
+        })
+        .await
+        .map_err(|e| BackendError::Runtime(format!("restoring artifacts: {e}")))?
+    }
+
     async fn run_step(
         &self,
         step: &Step,

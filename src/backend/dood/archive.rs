@@ -10,12 +10,13 @@
 //!   `PUT /containers/{id}/archive?path=/workspace` unpacks it there.
 
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Method;
 
+use crate::backend::artifacts::{pack_changed, relative};
 use crate::backend::{BackendError, OutputLine, OutputSender, Stream};
 
 use super::client::{Body, Engine, encode};
@@ -120,55 +121,6 @@ pub async fn restore(
         .map_err(|e| BackendError::Runtime(format!("restoring artifacts: {e}")))
 }
 
-/// Append to `builder` every file under `root/rel` that differs from
-/// `host/rel`, with its parent directories.
-fn pack_changed(
-    builder: &mut tar::Builder<Vec<u8>>,
-    root: &Path,
-    rel: &Path,
-    host: &Path,
-    sent: &mut usize,
-) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(root.join(rel))? {
-        let entry = entry?;
-        let rel = rel.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            pack_changed(builder, root, &rel, host, sent)?;
-            continue;
-        }
-        let ours = root.join(&rel);
-        let same = !kind.is_symlink()
-            && std::fs::read(host.join(&rel))
-                .is_ok_and(|theirs| std::fs::read(&ours).is_ok_and(|mine| mine == theirs));
-        if same {
-            continue;
-        }
-        // Parent directories first, so every engine can create the file.
-        let mut parents: Vec<&Path> = rel.ancestors().skip(1).collect();
-        parents.reverse();
-        for parent in parents.into_iter().filter(|p| !p.as_os_str().is_empty()) {
-            builder.append_dir(parent, root.join(parent))?;
-        }
-        builder.append_path_with_name(&ours, &rel)?;
-        *sent += 1;
-    }
-    Ok(())
-}
-
-/// A workspace-relative path that stays in the workspace.
-fn relative(path: &str) -> Result<PathBuf, BackendError> {
-    let p = Path::new(path.trim_start_matches("./"));
-    let ok = !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
-    if ok {
-        Ok(p.to_path_buf())
-    } else {
-        Err(BackendError::Runtime(format!(
-            "artifact path `{path}` must be relative to the workspace, without `..`"
-        )))
-    }
-}
-
 fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File), BackendError> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     for n in 0..1000u32 {
@@ -191,60 +143,4 @@ fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File), BackendError> {
 
 fn io_error(path: &Path, e: std::io::Error) -> BackendError {
     BackendError::Runtime(format!("{}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_missing_or_changed_files_are_restored() {
-        let from = tempfile::tempdir().expect("tempdir");
-        let host = tempfile::tempdir().expect("tempdir");
-        for (dir, files) in [
-            (
-                from.path(),
-                &[("a/same", "1"), ("a/changed", "new"), ("b/missing", "x")][..],
-            ),
-            (host.path(), &[("a/same", "1"), ("a/changed", "old")][..]),
-        ] {
-            for (name, body) in files {
-                let p = dir.join(name);
-                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-                std::fs::write(&p, body).expect("write");
-            }
-        }
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut sent = 0;
-        pack_changed(
-            &mut builder,
-            from.path(),
-            Path::new(""),
-            host.path(),
-            &mut sent,
-        )
-        .expect("pack");
-        assert_eq!(sent, 2);
-        let bytes = builder.into_inner().expect("tar");
-        let mut archive = tar::Archive::new(&bytes[..]);
-        let mut names: Vec<String> = archive
-            .entries()
-            .expect("entries")
-            .filter_map(|e| e.ok())
-            .filter(|e| e.header().entry_type().is_file())
-            .map(|e| e.path().expect("path").display().to_string())
-            .collect();
-        names.sort();
-        assert_eq!(names, vec!["a/changed", "b/missing"]);
-    }
-
-    #[test]
-    fn artifact_paths_stay_in_the_workspace() {
-        assert!(relative("out/a.txt").is_ok());
-        assert!(relative("./out").is_ok());
-        assert!(relative("../etc").is_err());
-        assert!(relative("/etc").is_err());
-        assert!(relative("a/../../b").is_err());
-        assert!(relative("").is_err());
-    }
 }

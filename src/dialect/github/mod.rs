@@ -734,7 +734,7 @@ fn read_job(
     job.steps = steps;
     job.services = services;
     job.timeout = timeout;
-    job.allow_failure = allow_failure;
+    job.allow_failure = allow_failure.into();
     job.when = when;
     job.skipped = skipped;
     Some(job)

@@ -9,7 +9,9 @@ use super::super::reader::Reader;
 use super::rules::{self, Rule};
 use super::variables::{self, Var};
 use super::{Ctx, Warned};
-use crate::model::{Cache, Env, Loc, Located, MatrixCombo, Service, Step, StepWhen, When};
+use crate::model::{
+    AllowFailure, Cache, Env, Loc, Located, MatrixCombo, Service, Step, StepWhen, When,
+};
 use crate::yaml::{Mapping, Node, Span, Value};
 
 /// Job keys nestci reads.
@@ -86,10 +88,11 @@ pub struct Template {
     pub cache: Option<Cache>,
     pub timeout: Option<Located<Duration>>,
     pub retry: u32,
-    pub allow_failure: Option<bool>,
+    pub allow_failure: Option<AllowFailure>,
     pub when: Option<When>,
     pub needs: Option<Vec<NeedSpec>>,
-    pub dependencies: Vec<Located<String>>,
+    /// `dependencies:` as written; `Some([])` receives no artifacts.
+    pub dependencies: Option<Vec<Located<String>>>,
     pub variables: Vec<Var>,
     /// Which global variables the job inherits.
     pub inherit_variables: Inherit,
@@ -129,6 +132,9 @@ pub struct NeedSpec {
     pub optional: bool,
     /// `parallel: matrix:` of the need: only these variants.
     pub matrix: Option<Vec<MatrixCombo>>,
+    /// `artifacts: false`: wait for the job but do not receive its
+    /// artifacts.
+    pub artifacts: bool,
 }
 
 /// Read job `name`. `None` when it cannot become a job (errors or
@@ -252,27 +258,22 @@ pub fn parse(
     let cache = get("cache").and_then(|n| cache(n, r, warned));
     let timeout = get("timeout").and_then(|n| duration(n, r));
     let retry = get("retry").and_then(|n| retry(n, r, warned)).unwrap_or(0);
-    let allow_failure = map.get("allow_failure").and_then(|n| match &n.value {
-        Value::Map(m) => {
-            r.check_keys(m, &["exit_codes"], "`allow_failure`");
-            warned.warn(r, "allow_failure:exit_codes", n.span);
-            Some(false)
-        }
-        _ => r.bool(n, "`allow_failure`"),
-    });
+    let allow_failure = map.get("allow_failure").and_then(|n| allow_failure(n, r));
     let when = map.get("when").and_then(|n| rules::read_when(n, r));
     let needs = map.get("needs").map(|n| needs(n, r, warned));
     let dependencies = map
         .get("dependencies")
-        .map(|n| r.string_list(n, "a job name in `dependencies`"))
-        .unwrap_or_default();
+        .map(|n| r.string_list(n, "a job name in `dependencies`"));
     let variables = map
         .get("variables")
         .map(|n| variables::read(n, r))
         .unwrap_or_default();
     let rules = map.entry("rules").map(|(k, n)| {
         let mut warn = |r: &mut Reader, key: &str, span: Span| warned.warn(r, key, span);
-        (rules::read(n, r, "`rules`", &mut warn), r.loc(k.span))
+        (
+            rules::read(n, r, "`rules`", &ctx.checkout, &mut warn),
+            r.loc(k.span),
+        )
     });
     if rules.is_some() && (map.get("only").is_some() || map.get("except").is_some()) {
         let span = map.entry("rules").map_or(key_span, |(k, _)| k.span);
@@ -654,6 +655,32 @@ fn retry(node: &Node, r: &mut Reader, warned: &mut Warned) -> Option<u32> {
     r.uint(max_node, "`retry`", 2).map(|n| n as u32)
 }
 
+/// `allow_failure: true`, or `allow_failure: { exit_codes: 137 }` (a code
+/// or a list of codes).
+fn allow_failure(node: &Node, r: &mut Reader) -> Option<AllowFailure> {
+    let Value::Map(m) = &node.value else {
+        return r.bool(node, "`allow_failure`").map(AllowFailure::from);
+    };
+    r.check_keys(m, &["exit_codes"], "`allow_failure`");
+    let Some(codes) = m.get("exit_codes") else {
+        r.error(node.span, "`allow_failure` as a mapping needs `exit_codes`")
+            .set_help(
+                "write `allow_failure: { exit_codes: [137, 255] }`, or `allow_failure: true`",
+            );
+        return None;
+    };
+    let items = match &codes.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![codes],
+    };
+    let codes: Vec<i32> = items
+        .into_iter()
+        .filter_map(|n| r.uint(n, "an exit code in `allow_failure: exit_codes`", 255))
+        .map(|c| c as i32)
+        .collect();
+    Some(AllowFailure::ExitCodes(codes))
+}
+
 fn needs(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<NeedSpec> {
     let Some(items) = r.seq(node, "`needs`") else {
         return Vec::new();
@@ -697,10 +724,15 @@ fn needs(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<NeedSpec> {
                     r.check_keys(pm, &["matrix"], "`needs: parallel`");
                     pm.get("matrix").map(|n| matrix(n, r))
                 });
+                let artifacts = m
+                    .get("artifacts")
+                    .and_then(|n| r.bool(n, "`needs: artifacts`"))
+                    .unwrap_or(true);
                 out.push(NeedSpec {
                     job,
                     optional,
                     matrix,
+                    artifacts,
                 });
             }
             _ => {
@@ -709,6 +741,7 @@ fn needs(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<NeedSpec> {
                         job,
                         optional: false,
                         matrix: None,
+                        artifacts: true,
                     });
                 }
             }

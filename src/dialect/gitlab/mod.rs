@@ -39,7 +39,9 @@ use std::sync::Arc;
 use super::LoadOptions;
 use super::reader::Reader;
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::model::{Dialect, Env, Job, Loc, Located, Need, Pipeline, When};
+use crate::model::{
+    AllowFailure, ArtifactsFrom, Dialect, Env, Job, Loc, Located, Need, Pipeline, When,
+};
 use crate::yaml::{Mapping, Node, Span};
 use job::{NeedSpec, Parallel, Template};
 
@@ -71,6 +73,8 @@ pub(crate) struct Ctx {
     /// Where the first include nestci could not read was written: what is
     /// missing may be defined there, so it is a warning, not an error.
     pub unresolved_include: Option<Loc>,
+    /// The files `rules:exists` and `rules:changes` look at.
+    pub checkout: rules::Checkout,
 }
 
 /// Unsupported keys already reported: one warning per key per file.
@@ -103,10 +107,6 @@ fn unsupported_message(key: &str) -> (String, String) {
         "tags" | "interruptible" | "resource_group" | "coverage" => (
             format!("`{key}` is about GitLab runners and the server; it has no effect locally"),
             ignored.into(),
-        ),
-        "allow_failure:exit_codes" => (
-            "`allow_failure: exit_codes` is not supported yet: a failure of this job fails the run whatever its exit code".into(),
-            "use `allow_failure: true` to accept every failure".into(),
         ),
         "cache:several" => (
             "only the first of several caches is used".into(),
@@ -149,6 +149,11 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
     let expanded = include::expand(top, r, &project_dir, &options.include_dirs);
     let ctx = Ctx {
         unresolved_include: expanded.unresolved,
+        checkout: rules::Checkout::new(if project_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &project_dir
+        }),
     };
     let origins = expanded.origins;
     let mut top = expanded.top;
@@ -174,8 +179,17 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         .map(str::to_string)
         .or_else(|| options.event.clone())
         .unwrap_or_else(|| "push".into());
-    let predefined = variables::predefined(&project_dir, &git, &source);
-    let workflow = workflow(&top, r, &predefined, &global_vars, options, &mut warned);
+    let commit = git.root.as_deref().and_then(super::git::commit);
+    let predefined = variables::predefined(&project_dir, &git, commit.as_ref(), &source);
+    let workflow = workflow(
+        &top,
+        r,
+        &predefined,
+        &global_vars,
+        options,
+        &ctx,
+        &mut warned,
+    );
 
     // Jobs.
     let mut templates = Vec::new();
@@ -211,7 +225,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         workflow_vars: &workflow.variables,
         overrides: &options.env,
     };
-    let jobs = expand(templates, &env, &workflow, r, &ctx);
+    let jobs = expand(templates, &stages, &env, &workflow, r, &ctx);
     finish_diagnostics(r, &main_file);
     let name = workflow
         .name
@@ -330,6 +344,7 @@ fn workflow(
     predefined: &Env,
     global: &[variables::Var],
     options: &LoadOptions,
+    ctx: &Ctx,
     warned: &mut Warned,
 ) -> Workflow {
     let mut out = Workflow {
@@ -350,7 +365,7 @@ fn workflow(
         return out;
     };
     let mut warn = |r: &mut Reader, k: &str, span: Span| warned.warn(r, k, span);
-    let list = rules::read(node, r, "`workflow: rules`", &mut warn);
+    let list = rules::read(node, r, "`workflow: rules`", &ctx.checkout, &mut warn);
     let compiled = rules::compile(&list);
     let mut env = predefined.clone();
     let mut raw = Vec::new();
@@ -408,6 +423,7 @@ fn variants(t: &Template) -> Vec<Variant> {
 
 fn expand(
     templates: Vec<Template>,
+    stages: &[String],
     layers: &Layers,
     workflow: &Workflow,
     r: &mut Reader,
@@ -415,7 +431,9 @@ fn expand(
 ) -> Vec<Job> {
     let mut expansions: HashMap<String, Vec<String>> = HashMap::new();
     let mut taken: HashMap<String, Loc> = HashMap::new();
-    let mut concrete: Vec<(Job, Option<Vec<NeedSpec>>)> = Vec::new();
+    // Each concrete job with its template's `needs` and `dependencies`.
+    type Concrete = (Job, Option<Vec<NeedSpec>>, Option<Vec<Located<String>>>);
+    let mut concrete: Vec<Concrete> = Vec::new();
     let mut dependencies = Vec::new();
     for t in templates {
         let mut names = Vec::new();
@@ -435,9 +453,16 @@ fn expand(
             concrete.push((
                 build_job(&t, name, node, combo, layers, workflow),
                 t.needs.clone(),
+                t.dependencies.clone(),
             ));
         }
-        dependencies.extend(t.dependencies.iter().cloned().map(|d| (t.name.clone(), d)));
+        dependencies.extend(
+            t.dependencies
+                .iter()
+                .flatten()
+                .cloned()
+                .map(|d| (t.name.clone(), d)),
+        );
         expansions.insert(t.name.clone(), names);
     }
     for (job, dep) in dependencies {
@@ -445,8 +470,27 @@ fn expand(
             unknown_job(r, ctx, &job, "dependencies", &dep, &expansions);
         }
     }
+    // Where each concrete job's stage is in `stages`, for artifact passing.
+    let stage_of: HashMap<String, usize> = concrete
+        .iter()
+        .map(|(job, _, _)| (job.name.clone(), stage_index(stages, job)))
+        .collect();
+    let in_stage_order = {
+        let mut names: Vec<(usize, usize, &str)> = concrete
+            .iter()
+            .enumerate()
+            .map(|(i, (job, _, _))| (stage_index(stages, job), i, job.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .map(|(s, _, n)| (s, n.to_string()))
+            .collect::<Vec<_>>()
+    };
     let mut jobs = Vec::with_capacity(concrete.len());
-    for (mut job, needs) in concrete {
+    for (mut job, needs, deps) in concrete {
+        // The needed jobs whose artifacts are wanted (`artifacts: true`).
+        let mut needed_artifacts = Vec::new();
         job.needs = needs.map(|needs| {
             let mut out = Vec::new();
             for need in needs {
@@ -488,6 +532,9 @@ fn expand(
                         ));
                         continue;
                     }
+                    if need.artifacts {
+                        needed_artifacts.push(target.clone());
+                    }
                     out.push(Need {
                         job: target,
                         optional: need.optional,
@@ -497,9 +544,79 @@ fn expand(
             }
             out
         });
+        let own_stage = stage_of.get(&job.name).copied().unwrap_or(0);
+        job.artifacts_from = ArtifactsFrom::Jobs(match deps {
+            Some(deps) => {
+                let mut from = Vec::new();
+                for dep in deps {
+                    let targets = expansions
+                        .get(&dep.value)
+                        .cloned()
+                        .unwrap_or_else(|| vec![dep.value.clone()]);
+                    for target in targets {
+                        // Unknown names were reported above.
+                        let Some(&stage) = stage_of.get(&target) else {
+                            continue;
+                        };
+                        if let Some(needs) = &job.needs {
+                            if !needs.iter().any(|n| n.job == target) {
+                                r.diagnostics.push(
+                                    Diagnostic::error(
+                                        format!(
+                                            "job `{}` lists `{target}` in `dependencies` but not in `needs`",
+                                            job.name
+                                        ),
+                                        Some(dep.loc.clone()),
+                                    )
+                                    .with_help(format!(
+                                        "a job with `needs` receives artifacts only from needed jobs; add `{}` to `needs`",
+                                        dep.value
+                                    )),
+                                );
+                                continue;
+                            }
+                        } else if stage >= own_stage {
+                            r.diagnostics.push(
+                                Diagnostic::error(
+                                    format!(
+                                        "job `{}` (stage `{}`) lists `{target}` in `dependencies`, but `{target}` is in the same or a later stage (`{}`)",
+                                        job.name,
+                                        stages.get(own_stage).map_or("?", String::as_str),
+                                        stages.get(stage).map_or("?", String::as_str),
+                                    ),
+                                    Some(dep.loc.clone()),
+                                )
+                                .with_help("`dependencies` may name only jobs of earlier stages"),
+                            );
+                            continue;
+                        }
+                        if !from.contains(&target) {
+                            from.push(target);
+                        }
+                    }
+                }
+                from
+            }
+            None if job.needs.is_some() => needed_artifacts,
+            // GitLab's default: every job of every earlier stage.
+            None => in_stage_order
+                .iter()
+                .filter(|(s, _)| *s < own_stage)
+                .map(|(_, n)| n.clone())
+                .collect(),
+        });
         jobs.push(job);
     }
     jobs
+}
+
+/// Where `job`'s stage is in `stages` (a stage not in the list was
+/// reported when the job was read; it counts as the first).
+fn stage_index(stages: &[String], job: &Job) -> usize {
+    job.stage
+        .as_deref()
+        .and_then(|s| stages.iter().position(|x| x == s))
+        .unwrap_or(0)
 }
 
 fn unknown_job(
@@ -560,7 +677,10 @@ fn build_job(
     // Rules: decided with what is known now; the condition stays for the
     // planner so `--env` still applies.
     let mut when = t.when.unwrap_or_default();
-    let mut allow_failure = t.allow_failure.unwrap_or(when == When::Manual);
+    let mut allow_failure = t
+        .allow_failure
+        .clone()
+        .unwrap_or(AllowFailure::from(when == When::Manual));
     let mut condition = t.only_except.clone();
     if let Some((list, loc)) = &t.rules {
         let mut known = env.clone();
@@ -570,9 +690,10 @@ fn build_job(
         match rules::first_match(list, &|n| known.get(n)) {
             Some(rule) if rule.when != When::Never => {
                 when = rule.when;
-                allow_failure = rule
-                    .allow_failure
-                    .unwrap_or(t.allow_failure.unwrap_or(false));
+                allow_failure = match rule.allow_failure {
+                    Some(allowed) => AllowFailure::from(allowed),
+                    None => t.allow_failure.clone().unwrap_or_default(),
+                };
                 variables::layer(&mut env, &mut raw, &rule.variables);
             }
             _ => {

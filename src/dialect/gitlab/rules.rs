@@ -16,11 +16,28 @@
 //!   `variables` are taken from the first rule that matches the variables
 //!   known while loading (the file's, the predefined ones and `--env`).
 //!
+//! `rules:exists` and `rules:changes` are about the files of the checkout,
+//! which do not change during a run: they are judged while loading
+//! ([`Checkout`]), and a rule whose files do not match is left out of the
+//! chain as if it were not written. Locally, "changed" means what git
+//! shows as changed against `HEAD` (the working tree and the index) plus
+//! what the `HEAD` commit changed, or everything that differs from
+//! `compare_to` when given ([`crate::dialect::git::changed_files`]).
+//! Outside a git repository `changes` is true, as on GitLab for a pipeline
+//! that has no push to compare with. Patterns use GitLab's glob syntax
+//! (`*` within a directory, `**` across them, `?`, `[abc]`), relative to
+//! the project directory.
+//!
 //! `only`/`except` in their common form (lists of refs, `/regex/`, the
 //! keywords `branches`, `tags`, `merge_requests`, ...; `variables`) become
 //! a condition the same way. `workflow:rules` become a condition added to
 //! every job.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::super::git;
 use super::super::reader::Reader;
 use super::variables::{self, Var};
 use crate::model::{Located, When};
@@ -49,6 +66,81 @@ pub struct Rule {
     pub when: When,
     pub allow_failure: Option<bool>,
     pub variables: Vec<Var>,
+    /// Its `exists` and `changes` (when written) hold for this checkout;
+    /// a rule whose files do not match never matches.
+    pub files_match: bool,
+}
+
+/// The project checkout as `rules:exists` and `rules:changes` see it. The
+/// changed files are asked of git once per `compare_to`, and only when a
+/// rule has `changes`.
+pub struct Checkout {
+    dir: PathBuf,
+    changed: RefCell<HashMap<Option<String>, ChangedFiles>>,
+    /// The repository's files ([`git::project_files`]), listed once.
+    files: std::cell::OnceCell<Option<Vec<String>>>,
+}
+
+/// [`git::changed_files`]' answer for one `compare_to`.
+type ChangedFiles = Result<Option<Vec<String>>, String>;
+
+/// GitLab matches paths like Ruby's `File.fnmatch` with `FNM_PATHNAME`
+/// and `FNM_DOTMATCH`: `*` stays within a directory, dot files match.
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+impl Checkout {
+    pub fn new(dir: &Path) -> Checkout {
+        Checkout {
+            dir: dir.to_path_buf(),
+            changed: RefCell::new(HashMap::new()),
+            files: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Does some file of the project match `pattern`? In a git repository
+    /// the files git knows of (tracked, or untracked and not ignored);
+    /// elsewhere every file under the project directory.
+    fn exists(&self, pattern: &str) -> bool {
+        let pattern = pattern.trim_start_matches("./");
+        if let Some(files) = self.files.get_or_init(|| git::project_files(&self.dir)) {
+            return glob::Pattern::new(pattern)
+                .is_ok_and(|p| files.iter().any(|f| p.matches_with(f, MATCH)));
+        }
+        let full = format!(
+            "{}/{}",
+            glob::Pattern::escape(&self.dir.to_string_lossy()),
+            pattern
+        );
+        match glob::glob_with(&full, MATCH) {
+            Ok(mut paths) => paths.any(|p| p.is_ok_and(|p| p.is_file())),
+            Err(_) => false,
+        }
+    }
+
+    /// Does some changed file match one of `patterns`? `Ok(true)` outside
+    /// a git repository (see the module docs).
+    fn changes(
+        &self,
+        patterns: &[glob::Pattern],
+        compare_to: Option<&str>,
+    ) -> Result<bool, String> {
+        let key = compare_to.map(str::to_string);
+        let mut cache = self.changed.borrow_mut();
+        let files = cache
+            .entry(key)
+            .or_insert_with(|| git::changed_files(&self.dir, compare_to));
+        match files {
+            Err(e) => Err(e.clone()),
+            Ok(None) => Ok(true),
+            Ok(Some(files)) => Ok(files
+                .iter()
+                .any(|f| patterns.iter().any(|p| p.matches_with(f, MATCH)))),
+        }
+    }
 }
 
 /// Rules reduced to what the model holds.
@@ -65,6 +157,7 @@ pub fn read(
     node: &Node,
     r: &mut Reader,
     what: &str,
+    checkout: &Checkout,
     warn: &mut dyn FnMut(&mut Reader, &str, Span),
 ) -> Vec<Rule> {
     let mut items = Vec::new();
@@ -102,13 +195,13 @@ pub fn read(
             .get("variables")
             .map(|n| variables::read(n, r))
             .unwrap_or_default();
-        for key in ["changes", "exists", "needs", "start_in", "interruptible"] {
+        for key in ["needs", "start_in", "interruptible"] {
             if let Some((k, _)) = map.entry(key) {
                 warn(r, &format!("rules:{key}"), k.span);
             }
         }
-        // `changes`/`exists` cannot be judged here; GitLab treats `changes`
-        // as true when there is nothing to compare with, and so does nestci.
+        let exists = map.get("exists").is_none_or(|n| exists(n, r, checkout));
+        let changes = exists && map.get("changes").is_none_or(|n| changes(n, r, checkout));
         let (cond, parsed) = match cond {
             Some((t, c)) => (Some(t), Some(c)),
             None => (None, None),
@@ -119,9 +212,89 @@ pub fn read(
             when,
             allow_failure,
             variables,
+            files_match: exists && changes,
         });
     }
     rules
+}
+
+/// `paths` of `exists:`/`changes:` — a list, or a mapping with `paths`
+/// and the other keys in `keys` — and the mapping when there is one.
+fn paths<'n>(
+    node: &'n Node,
+    r: &mut Reader,
+    what: &str,
+    keys: &[&str],
+) -> Option<(Vec<Located<String>>, Option<&'n crate::yaml::Mapping>)> {
+    match &node.value {
+        Value::Map(m) => {
+            r.check_keys(m, keys, what);
+            let Some(p) = m.get("paths") else {
+                r.error(node.span, format!("{what} as a mapping needs `paths`"))
+                    .set_help("list the files under `paths:`, e.g. `paths: [\"src/**/*\"]`");
+                return None;
+            };
+            Some((r.string_list(p, "a path pattern"), Some(m)))
+        }
+        _ => Some((r.string_list(node, "a path pattern"), None)),
+    }
+}
+
+/// Compile the patterns, reporting those that are not valid globs.
+fn patterns(list: &[Located<String>], r: &mut Reader) -> Vec<glob::Pattern> {
+    let mut out = Vec::new();
+    for p in list {
+        match glob::Pattern::new(p.value.trim_start_matches("./")) {
+            Ok(pattern) => out.push(pattern),
+            Err(e) => {
+                r.diagnostics.push(
+                    crate::diag::Diagnostic::error(
+                        format!("`{}` is not a valid path pattern: {}", p.value, e.msg),
+                        Some(p.loc.clone()),
+                    )
+                    .with_help("`*` matches within a directory, `**` any depth, `[abc]` one of the characters"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `rules:exists`: does some file of the checkout match?
+fn exists(node: &Node, r: &mut Reader, checkout: &Checkout) -> bool {
+    let Some((list, map)) = paths(node, r, "`rules: exists`", &["paths", "project", "ref"]) else {
+        return false;
+    };
+    if let Some(m) = map
+        && let Some((k, _)) = m.entry("project").or_else(|| m.entry("ref"))
+    {
+        r.warning(
+            k.span,
+            "`exists` in another project or ref is not supported; the local checkout is used",
+        );
+    }
+    // Reported as errors when invalid; an invalid pattern matches nothing.
+    patterns(&list, r);
+    list.iter().any(|p| checkout.exists(&p.value))
+}
+
+/// `rules:changes`: does some changed file match?
+fn changes(node: &Node, r: &mut Reader, checkout: &Checkout) -> bool {
+    let Some((list, map)) = paths(node, r, "`rules: changes`", &["paths", "compare_to"]) else {
+        return false;
+    };
+    let compare_to = map.and_then(|m| m.get("compare_to"));
+    let base = compare_to.and_then(|n| r.nonempty_string(n, "`compare_to`"));
+    let patterns = patterns(&list, r);
+    match checkout.changes(&patterns, base.as_deref()) {
+        Ok(changed) => changed,
+        Err(e) => {
+            let span = compare_to.map_or(node.span, |n| n.span);
+            r.error(span, format!("`compare_to`: {e}"))
+                .set_help("name a branch, tag or commit that exists locally, e.g. `compare_to: refs/heads/main`");
+            false
+        }
+    }
 }
 
 fn flatten<'n>(node: &'n Node, out: &mut Vec<&'n Node>, r: &mut Reader, what: &str) {
@@ -171,6 +344,10 @@ pub fn compile(rules: &[Rule]) -> Compiled {
     // `Some(None)` stands for "true", `None` for "false".
     let mut acc: Option<Option<String>> = None;
     for rule in rules.iter().rev() {
+        if !rule.files_match {
+            // It never matches: the chain goes on with the next rule.
+            continue;
+        }
         let runs = rule.when != When::Never;
         acc = match (&rule.cond, runs) {
             (None, true) => Some(None),
@@ -235,10 +412,13 @@ pub fn first_match<'r, 'v>(
     rules: &'r [Rule],
     lookup: &dyn Fn(&str) -> Option<&'v str>,
 ) -> Option<&'r Rule> {
-    rules.iter().find(|rule| match &rule.parsed {
-        None => rule.cond.is_none(),
-        Some(c) => c.eval(lookup).unwrap_or(false),
-    })
+    rules
+        .iter()
+        .filter(|rule| rule.files_match)
+        .find(|rule| match &rule.parsed {
+            None => rule.cond.is_none(),
+            Some(c) => c.eval(lookup).unwrap_or(false),
+        })
 }
 
 /// `only`/`except` as one condition; `None` when they do not restrict.

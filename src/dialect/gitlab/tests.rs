@@ -15,6 +15,7 @@ fn rule(cond: Option<&str>, when: When) -> Rule {
         when,
         allow_failure: None,
         variables: Vec::new(),
+        files_match: true,
     }
 }
 

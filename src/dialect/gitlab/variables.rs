@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use super::super::git::GitInfo;
+use super::super::git::{Commit, GitInfo};
 use super::super::reader::{Reader, is_env_name};
 use crate::model::{Env, Loc};
 use crate::yaml::{Node, Value};
@@ -88,7 +88,12 @@ pub fn read(node: &Node, r: &mut Reader) -> Vec<Var> {
 
 /// The predefined variables every job of the pipeline sees. Job-specific
 /// ones (`CI_JOB_NAME`, ...) are added per job by [`job_predefined`].
-pub fn predefined(project_dir: &Path, git: &GitInfo, source: &str) -> Env {
+///
+/// Locally, `CI_COMMIT_TAG` is set when `HEAD` is exactly at a tag (the
+/// first by name when there are several), also on a branch, where
+/// `CI_COMMIT_BRANCH` stays set too; `CI_COMMIT_REF_NAME` is the branch,
+/// or the tag when `HEAD` is detached.
+pub fn predefined(project_dir: &Path, git: &GitInfo, commit: Option<&Commit>, source: &str) -> Env {
     let mut env = Env::new();
     let mut set = |k: &str, v: &str| env.set(k, v, None);
     set("CI", "true");
@@ -113,9 +118,28 @@ pub fn predefined(project_dir: &Path, git: &GitInfo, source: &str) -> Env {
         set("CI_COMMIT_BRANCH", branch);
         set("CI_COMMIT_REF_NAME", branch);
         set("CI_COMMIT_REF_SLUG", &slug(branch));
-    } else if let Some(sha) = &git.sha {
-        set("CI_COMMIT_REF_NAME", sha);
-        set("CI_COMMIT_REF_SLUG", &slug(sha));
+    }
+    let tag = commit.and_then(|c| c.tags.first());
+    if let Some(tag) = tag {
+        set("CI_COMMIT_TAG", tag);
+    }
+    if git.branch.is_none()
+        && let Some(name) = tag.or(git.sha.as_ref())
+    {
+        set("CI_COMMIT_REF_NAME", name);
+        set("CI_COMMIT_REF_SLUG", &slug(name));
+    }
+    if let Some(c) = commit {
+        let (title, description) = c.message.split_once('\n').unwrap_or((&c.message, ""));
+        set("CI_COMMIT_TITLE", title);
+        set(
+            "CI_COMMIT_DESCRIPTION",
+            description.trim_start_matches('\n'),
+        );
+        set("CI_COMMIT_MESSAGE", &c.message);
+    }
+    if let Some(b) = &git.default_branch {
+        set("CI_DEFAULT_BRANCH", b);
     }
     env
 }
