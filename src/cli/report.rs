@@ -82,9 +82,19 @@ impl Reporter {
 
     /// [`Reporter::load`] with options (`--env` for GitLab rules, ...).
     pub fn load_with(&self, arg: &FileArg, options: LoadOptions) -> Result<Loaded, i32> {
-        let _ = self.masker.set(Masker::new(
-            options.secrets.iter().map(|v| v.value.as_str()),
-        ));
+        match Masker::new(options.secrets.iter().map(|v| v.value.as_str())) {
+            Ok(masker) => {
+                let _ = self.masker.set(masker);
+            }
+            Err(e) => {
+                // Fail closed: without a masker every line could leak.
+                self.error(
+                    &format!("cannot build the masker for the secrets: {e}"),
+                    Some("pass fewer or shorter secrets"),
+                );
+                return Err(EXIT_USAGE);
+            }
+        }
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         let path = match dialect::discover(arg.file.as_deref(), &cwd) {
             Ok(p) => p,

@@ -24,8 +24,12 @@ pub struct Masker {
 impl Masker {
     /// A masker for these secret values. Empty values (and empty lines of
     /// multi-line values) are not secrets: masking them would mask
-    /// nothing or everything.
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
+    /// nothing or everything. Fails closed: when no matcher can be built
+    /// (only past Aho-Corasick's size limits), the caller must not print
+    /// anything that may hold a secret.
+    pub fn new<'a>(
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Masker, aho_corasick::BuildError> {
         let mut pieces: Vec<&str> = Vec::new();
         for value in values {
             if value.trim().is_empty() {
@@ -46,22 +50,13 @@ impl Masker {
         let matcher = if pieces.is_empty() {
             None
         } else {
-            // Built from plain strings with the default limits: this
-            // cannot fail; if it ever did, masking everything we print
-            // is not an option either, so fall back to no matcher only
-            // after saying so.
-            match AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&pieces)
-            {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    tracing::error!("cannot build the secret masker: {e}");
-                    None
-                }
-            }
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&pieces)?,
+            )
         };
-        Masker { matcher }
+        Ok(Masker { matcher })
     }
 
     /// Whether there is anything to mask.
@@ -106,7 +101,7 @@ mod tests {
 
     #[test]
     fn every_occurrence_longest_first() {
-        let m = Masker::new(["abc", "abcdef", "zz"]);
+        let m = Masker::new(["abc", "abcdef", "zz"]).expect("masker");
         assert_eq!(m.mask("abcdef abc xabcdefy zzz"), "*** *** x***y ***z");
         assert_eq!(m.mask("nothing here"), "nothing here");
         assert!(matches!(m.mask("clean"), Cow::Borrowed(_)));
@@ -114,14 +109,15 @@ mod tests {
 
     #[test]
     fn multi_line_secrets_are_masked_piece_by_piece() {
-        let m = Masker::new(["-----BEGIN KEY-----\r\nc2VjcmV0\n\n-----END KEY-----\n"]);
+        let m = Masker::new(["-----BEGIN KEY-----\r\nc2VjcmV0\n\n-----END KEY-----\n"])
+            .expect("masker");
         assert_eq!(m.mask("key: c2VjcmV0 ok"), "key: *** ok");
         assert_eq!(m.mask("-----END KEY-----"), "***");
     }
 
     #[test]
     fn empty_values_mask_nothing() {
-        let m = Masker::new(["", "  ", "\n"]);
+        let m = Masker::new(["", "  ", "\n"]).expect("masker");
         assert!(m.is_empty());
         assert_eq!(m.mask("a b"), "a b");
         assert!(Masker::default().is_empty());
@@ -129,7 +125,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8() {
-        let m = Masker::new(["s3cr3t"]);
+        let m = Masker::new(["s3cr3t"]).expect("masker");
         let line = b"\xff s3cr3t \xfe";
         assert_eq!(m.mask_bytes(line).as_ref(), b"\xff *** \xfe");
     }
