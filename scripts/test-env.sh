@@ -18,6 +18,9 @@
 #      mmdebstrap from Debian's mirror and imported like the busybox one: the
 #      base of the runner image (docker/runner/Dockerfile) in the nested
 #      dind test, and a userland with bash and glibc for pipelines.
+#   8. An unprivileged user `nestci-test` with a subordinate id range
+#      (300000:65536 in /etc/subuid and /etc/subgid) and Debian's uidmap
+#      (newuidmap/newgidmap): the dind runtime as a user, tests/dind_rootless.rs.
 #
 # Idempotent and quiet: it prints one line per thing it actually does and
 # nothing when everything is already in place (TEST_ENV_VERBOSE=1 says more).
@@ -551,6 +554,34 @@ ensure_debian_image() {
     log "imported $DEBIAN_IMAGE (mmdebstrap minbase) into the daemon at $DOCKER_DESC"
 }
 
+# --- an unprivileged user for the rootless dind tests ------------------------------
+
+ROOTLESS_USER=nestci-test
+ROOTLESS_HOME=/var/lib/nestci-test/home
+ROOTLESS_RANGE=300000-365535
+
+ensure_rootless_user() {
+    apt_install uidmap
+    if ! id -u "$ROOTLESS_USER" >/dev/null 2>&1; then
+        mkdir -p "$(dirname "$ROOTLESS_HOME")"
+        useradd --system --create-home --home-dir "$ROOTLESS_HOME" \
+            --shell /usr/sbin/nologin "$ROOTLESS_USER"
+        log "created the user $ROOTLESS_USER (home $ROOTLESS_HOME)"
+    fi
+    # System users get no subordinate ids by default; one range each, far
+    # from the 100000:65536 that root's jobs use.
+    if ! grep -q "^$ROOTLESS_USER:" /etc/subuid 2>/dev/null; then
+        usermod --add-subuids "$ROOTLESS_RANGE" "$ROOTLESS_USER"
+        log "gave $ROOTLESS_USER the subordinate uids $ROOTLESS_RANGE"
+    fi
+    if ! grep -q "^$ROOTLESS_USER:" /etc/subgid 2>/dev/null; then
+        usermod --add-subgids "$ROOTLESS_RANGE" "$ROOTLESS_USER"
+        log "gave $ROOTLESS_USER the subordinate gids $ROOTLESS_RANGE"
+    fi
+    command -v newuidmap >/dev/null || die "newuidmap missing although uidmap is installed"
+    debug "rootless user $ROOTLESS_USER ready"
+}
+
 # --- main ----------------------------------------------------------------------
 
 main() {
@@ -559,6 +590,7 @@ main() {
     make_work_dir
     ensure_host_packages
     ensure_dind_host
+    ensure_rootless_user
     ensure_busybox_rootfs
     ensure_docker_daemon
     ensure_busybox_image

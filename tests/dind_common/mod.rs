@@ -73,6 +73,31 @@ impl Sandbox {
         cmd
     }
 
+    /// [`Sandbox::command`] as the unprivileged `user` (through util-linux
+    /// `setpriv`), who is given the workspace and the state directory.
+    pub fn command_as(&self, user: &str, home: &Path, extra: &[&str]) -> Command {
+        let (uid, gid) = user_ids(user);
+        for dir in [self.workspace(), self.tmp()] {
+            nix::unistd::chown(&dir, Some(uid.into()), Some(gid.into()))
+                .expect("chown to the user");
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--init-groups")
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_nestci"))
+            .arg("run")
+            .arg(self.dir.path().join("pipeline.yml"))
+            .args(["--mode", "dind", "--workspace"])
+            .arg(self.workspace())
+            .args(extra)
+            .env("HOME", home)
+            .env("NO_COLOR", "1")
+            .env("NESTCI_STATE_DIR", self.tmp());
+        cmd
+    }
+
     /// Run the pipeline to the end.
     pub fn run(&self, extra: &[&str]) -> Run {
         let out = self.command(extra).output().expect("run nestci");
@@ -99,6 +124,25 @@ impl Sandbox {
         let cgroups = job_cgroups();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
     }
+}
+
+/// The uid and gid of `user` (from `id`, which reads NSS as useradd wrote).
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, user])
+            .output()
+            .expect("run id");
+        assert!(
+            out.status.success(),
+            "no user {user}: run scripts/test-env.sh first"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a numeric id")
+    };
+    (id("-u"), id("-g"))
 }
 
 /// A finished `nestci run`.
