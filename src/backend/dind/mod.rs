@@ -31,6 +31,8 @@ pub mod image;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod service;
+pub mod subroot;
 pub mod sys;
 
 use std::io::{Seek, Write};
@@ -55,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 use self::cgroup::{JobCgroup, cgroup_name, human_bytes};
 use self::idmap::IdPlan;
 use self::process::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
+use self::service::ServiceLogs;
 use super::{
     Backend, BackendError, JobContext, JobHandle, OutputLine, OutputSender, StepExit, Stream,
 };
@@ -74,6 +77,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// safety net against a bug in the init, not a synchronisation.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// How many of a failed service's last output lines its error shows.
+const SERVICE_TAIL: usize = 10;
+
 /// The embedded runtime.
 #[derive(Debug, Clone)]
 pub struct DindBackend {
@@ -83,7 +89,15 @@ pub struct DindBackend {
     ids: IdPlan,
     /// CAP_SYS_ADMIN on the host: ID-mapped mounts are possible.
     host_admin: bool,
+    /// Copy images into the job's writable layer instead of mounting an
+    /// overlay (`NESTCI_DIND_COPY_ROOTFS=1`): the fallback for kernels that
+    /// refuse overlayfs in a user namespace, forced for tests and for
+    /// comparing the two.
+    force_copy: bool,
 }
+
+/// The environment variable that forces the copy fallback.
+pub const COPY_ROOTFS_VAR: &str = "NESTCI_DIND_COPY_ROOTFS";
 
 impl DindBackend {
     /// The runtime for this host and user, or why it cannot run here.
@@ -108,6 +122,7 @@ impl DindBackend {
                 ::caps::Capability::CAP_SYS_ADMIN,
             )
             .unwrap_or(false),
+            force_copy: std::env::var(COPY_ROOTFS_VAR).is_ok_and(|v| !v.is_empty() && v != "0"),
         })
     }
 
@@ -139,6 +154,32 @@ fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
     image.map_or("host", |i| i.value.as_str())
 }
 
+/// Resolve an image reference off the async workers: `None` for `host`,
+/// else the rootfs directory to use as a lower layer.
+async fn resolve_image(
+    reference: &str,
+    workspace: &std::path::Path,
+) -> Result<Option<PathBuf>, BackendError> {
+    let owned = reference.to_string();
+    let workspace = workspace.to_path_buf();
+    let resolved = tokio::task::spawn_blocking(move || image::resolve(&owned, &workspace))
+        .await
+        .map_err(|e| runtime("resolving the image", e))?;
+    match resolved {
+        Ok(image::Image::Host) => Ok(None),
+        Ok(image::Image::Rootfs(dir)) => Ok(Some(dir)),
+        Err(message) => Err(BackendError::Image {
+            image: reference.to_string(),
+            message,
+        }),
+    }
+}
+
+fn push_index<T>(list: &mut Vec<T>, item: T) -> usize {
+    list.push(item);
+    list.len() - 1
+}
+
 fn runtime(what: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Runtime(format!("{what}: {e}"))
 }
@@ -156,25 +197,33 @@ impl Backend for DindBackend {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobHandle>, BackendError> {
-        let reference = image_of(job.image.as_ref()).to_string();
-        let workspace = ctx.workspace.clone();
-        let resolved = tokio::task::spawn_blocking(move || image::resolve(&reference, &workspace))
-            .await
-            .map_err(|e| runtime("resolving the image", e))?;
-        let rootfs = match resolved {
-            Ok(image::Image::Host) => None,
-            Ok(image::Image::Rootfs(dir)) => Some(dir),
-            Err(message) => {
-                return Err(BackendError::Image {
-                    image: image_of(job.image.as_ref()).to_string(),
-                    message,
-                });
+        let rootfs = resolve_image(image_of(job.image.as_ref()), &ctx.workspace).await?;
+        // One detached tree per use of an image (each is attached once):
+        // every service with an image, every step with one.
+        let mut trees = Vec::new();
+        let mut services = Vec::new();
+        for service in &job.services {
+            let dir = resolve_image(&service.image.value, &ctx.workspace).await?;
+            services.push(
+                service::spec(service, dir.map(|d| push_index(&mut trees, d))).map_err(
+                    |message| BackendError::Image {
+                        image: service.image.value.clone(),
+                        message,
+                    },
+                )?,
+            );
+        }
+        let mut step_trees = Vec::new();
+        for step in &job.steps {
+            if let Some(image) = &step.image
+                && let Some(dir) = resolve_image(&image.value, &ctx.workspace).await?
+            {
+                step_trees.push((
+                    step.loc.clone(),
+                    step.name.clone(),
+                    push_index(&mut trees, dir),
+                ));
             }
-        };
-        if !job.services.is_empty() {
-            return Err(BackendError::Runtime(
-                "services are not supported by the dind runtime yet; use --mode dood".into(),
-            ));
         }
         // `host_paths` belong to the `host` image: a rootfs image has its
         // own toolchains, and a host directory over them would shadow them.
@@ -253,8 +302,12 @@ impl Backend for DindBackend {
             rootfs,
             ids: self.ids.clone(),
             cgroup_procs: cgroup.procs_files(),
+            trees,
+            services,
+            force_copy: self.force_copy,
         };
         let mut container = Container::start(&self.helper, &config, cgroup, state)?;
+        container.step_trees = step_trees;
         let ready = tokio::select! {
             reply = container.control.recv::<Reply>() => reply,
             () = cancel.cancelled() => {
@@ -263,11 +316,33 @@ impl Backend for DindBackend {
             }
         };
         match ready {
-            Ok(Some(Reply::Ready)) => Ok(Box::new(container)),
+            Ok(Some(Reply::Ready(notes))) => {
+                for note in &notes {
+                    let _ = out.send(note_line(note)).await;
+                }
+                container.services.flush(out).await;
+                Ok(Box::new(container))
+            }
             Ok(Some(Reply::SetupFailed(msg))) => {
                 container.stop().await;
                 Err(BackendError::Runtime(format!(
                     "cannot build the container: {msg}"
+                )))
+            }
+            Ok(Some(Reply::ServiceFailed { alias, message })) => {
+                // Stopping ends every service, so the output pumps reach
+                // end of file and the failed service's last words are in.
+                container.stop().await;
+                container.services.finish().await;
+                let tail = container.services.tail(&alias, SERVICE_TAIL);
+                container.services.flush(out).await;
+                Err(BackendError::Runtime(format!(
+                    "service {alias} did not start: {message}{}",
+                    if tail.is_empty() {
+                        " (it printed nothing)".to_string()
+                    } else {
+                        format!("; its last output:\n{}", tail.join("\n"))
+                    }
                 )))
             }
             other => {
@@ -372,6 +447,11 @@ struct Container {
     /// The host directory bind-mounted at [`WORKSPACE`]: artifacts are
     /// copied in and out of it on the host.
     workspace: std::path::PathBuf,
+    /// The services' output, queued for the job's output.
+    services: ServiceLogs,
+    /// Which tree of [`ContainerConfig::trees`] each image step uses,
+    /// found by the step's location and name.
+    step_trees: Vec<(crate::model::Loc, String, usize)>,
 }
 
 impl Container {
@@ -430,8 +510,21 @@ impl Container {
             cgroup: Some(cgroup),
             state: Some(state),
             workspace: config.workspace.clone(),
+            services: ServiceLogs::default(),
+            step_trees: Vec::new(),
         };
-        protocol::send(container.control.fd.get_ref().as_fd(), config, &[])
+        // One output pipe per service: the write ends ride with the config
+        // (the init hands each to its service), the read ends stay here.
+        let mut write_ends = Vec::new();
+        for spec in &config.services {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
+            let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(r)
+                .map_err(|e| runtime("pipe", e))?;
+            container.services.follow(&spec.alias, reader);
+            write_ends.push(w);
+        }
+        let raw: Vec<std::os::fd::RawFd> = write_ends.iter().map(|w| w.as_raw_fd()).collect();
+        protocol::send(container.control.fd.get_ref().as_fd(), config, &raw)
             .map_err(|e| runtime("sending the container config", e))?;
         Ok(container)
     }
@@ -517,15 +610,15 @@ impl JobHandle for Container {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<StepExit, BackendError> {
-        if let Some(image) = &step.image {
-            return Err(BackendError::Image {
-                image: image.value.clone(),
-                message: "a step with an image of its own is not supported by dind yet; \
-                          run it as a job of its own"
-                    .into(),
-            });
+        let mut spec = step_spec(step, env);
+        if step.image.is_some() {
+            // `None` when the step's image is `host`: the job's root.
+            spec.tree = self
+                .step_trees
+                .iter()
+                .find(|(loc, name, _)| *loc == step.loc && *name == step.name)
+                .map(|(_, _, tree)| *tree);
         }
-        let spec = step_spec(step, env);
         let memfd =
             spec_memfd(&spec).map_err(|e| runtime("passing the step to the container", e))?;
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
@@ -551,6 +644,7 @@ impl JobHandle for Container {
                 pump(stderr, Stream::Stderr, out)
             )
         };
+        self.services.flush(out).await;
         tokio::pin!(pumps);
         let mut reply: Option<Reply> = None;
         let mut drained = false;
@@ -565,6 +659,7 @@ impl JobHandle for Container {
                     }
                 }
                 _ = &mut pumps, if !drained => drained = true,
+                () = self.services.news() => self.services.flush(out).await,
                 () = cancel.cancelled(), if !killed => {
                     killed = true;
                     self.control
@@ -574,6 +669,7 @@ impl JobHandle for Container {
                 }
             }
         }
+        self.services.flush(out).await;
         let exit = match reply {
             Some(Reply::Exited(code)) => StepExit::Code(code),
             Some(Reply::Signaled(sig)) => StepExit::Signal(sig),
@@ -630,6 +726,7 @@ fn step_spec(step: &Step, env: &Env) -> StepSpec {
         argv,
         env: vars.to_pairs(),
         cwd,
+        tree: None,
     }
 }
 
@@ -644,45 +741,56 @@ fn spec_memfd(spec: &StepSpec) -> std::io::Result<OwnedFd> {
 
 /// Forward `reader`'s lines to `out` until end of file.
 async fn pump(mut reader: impl AsyncRead + Unpin, stream: Stream, out: &OutputSender) {
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let batch = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => lines.push(&buf[..n]),
         };
-        pending.extend_from_slice(&buf[..n]);
-        let mut start = 0;
-        while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = pending[start..start + pos].to_vec();
-            start += pos + 1;
+        let done = batch.is_none();
+        for bytes in batch.unwrap_or_else(|| lines.rest()) {
             // A closed receiver means nobody wants the output any more;
             // keep reading so the step does not block on a full pipe.
-            let _ = out
-                .send(OutputLine {
-                    stream,
-                    bytes: line,
-                })
-                .await;
+            let _ = out.send(OutputLine { stream, bytes }).await;
         }
-        pending.drain(..start);
-        while pending.len() >= MAX_LINE {
-            let rest = pending.split_off(MAX_LINE);
-            let line = std::mem::replace(&mut pending, rest);
-            let _ = out
-                .send(OutputLine {
-                    stream,
-                    bytes: line,
-                })
-                .await;
+        if done {
+            break;
         }
     }
-    if !pending.is_empty() {
-        let _ = out
-            .send(OutputLine {
-                stream,
-                bytes: pending,
-            })
-            .await;
+}
+
+/// Splits a byte stream into lines (without their newline; a line longer
+/// than [`MAX_LINE`] in pieces).
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// The complete lines after `data` arrived (always `Some`).
+    fn push(&mut self, data: &[u8]) -> Option<Vec<Vec<u8>>> {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(pos) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            out.push(self.pending[start..start + pos].to_vec());
+            start += pos + 1;
+        }
+        self.pending.drain(..start);
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            out.push(std::mem::replace(&mut self.pending, rest));
+        }
+        Some(out)
+    }
+
+    /// At end of stream: the last, unterminated line, if any.
+    fn rest(&mut self) -> Vec<Vec<u8>> {
+        if self.pending.is_empty() {
+            Vec::new()
+        } else {
+            vec![std::mem::take(&mut self.pending)]
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! 2. a session of its own, so the step's process group can be told apart;
 //! 3. stdio: /dev/null in, the runner's pipes out;
 //! 4. every other fd closed — the control socket, the signalfd and any fd
-//!    of the host must not reach the step;
+//!    of the host must not reach the step — but for a service's "ready"
+//!    pipe, kept as fd 3 with close-on-exec: its end of file tells the
+//!    init that the exec happened;
 //! 5. the working directory entered *by path, inside the new root* and
 //!    checked to be reachable from `/` (a cwd outside the root is how the
 //!    CVE-2024-21626 class escapes);
@@ -78,12 +80,26 @@ impl Prepared {
 /// Become the step and exec it; never returns. On failure the reason goes
 /// to the step's stderr and the exit code is 127 (command not found) or
 /// 126 (anything else), as a shell would report.
-pub fn exec(step: &Prepared, stdout: OwnedFd, stderr: OwnedFd, filters: &Filters) -> ! {
-    let (code, msg) = match become_step(step, stdout, stderr, filters) {
+/// With `ready`, the reason also goes there (see [`super::service`]).
+pub fn exec(
+    step: &Prepared,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    ready: Option<OwnedFd>,
+    filters: &Filters,
+) -> ! {
+    let has_ready = ready.is_some();
+    let (code, msg) = match become_step(step, stdout, stderr, ready, filters) {
         Ok(never) => match never {},
         Err((code, msg)) => (code, msg),
     };
     eprintln!("nestci: cannot start the step: {msg}");
+    if has_ready {
+        // SAFETY: fd 3 is the ready pipe's write end (moved there by
+        // become_step, or still ours when it failed earlier, in which
+        // case the write fails harmlessly); `msg` outlives the call.
+        unsafe { libc::write(READY_FD, msg.as_ptr().cast(), msg.len()) };
+    }
     // SAFETY: _exit ends this forked child without running the init's
     // destructors or atexit handlers.
     unsafe { libc::_exit(code) }
@@ -91,10 +107,14 @@ pub fn exec(step: &Prepared, stdout: OwnedFd, stderr: OwnedFd, filters: &Filters
 
 enum Never {}
 
+/// The number a service's ready pipe has in the process that execs.
+const READY_FD: i32 = 3;
+
 fn become_step(
     step: &Prepared,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    ready: Option<OwnedFd>,
     filters: &Filters,
 ) -> Result<Never, (i32, String)> {
     let fail = |what: &str, e: &dyn std::fmt::Display| (126, format!("{what}: {e}"));
@@ -113,7 +133,22 @@ fn become_step(
     dup2_stdout(&stdout).map_err(|e| fail("stdout", &e))?;
     dup2_stderr(&stderr).map_err(|e| fail("stderr", &e))?;
     // 4.
-    sys::close_from(3).map_err(|e| fail("close_range", &e))?;
+    let keep = match ready {
+        Some(fd) => {
+            use std::os::fd::AsRawFd;
+            if fd.as_raw_fd() == READY_FD {
+                std::mem::forget(fd); // already in place, close-on-exec
+            } else {
+                // SAFETY: dup3 onto fd 3 with O_CLOEXEC: whatever fd 3 was
+                // is not used again (only stdio from here on).
+                let ret = unsafe { libc::dup3(fd.as_raw_fd(), READY_FD, libc::O_CLOEXEC) };
+                nix::errno::Errno::result(ret).map_err(|e| fail("ready pipe", &e))?;
+            }
+            READY_FD as u32 + 1
+        }
+        None => 3,
+    };
+    sys::close_from(keep).map_err(|e| fail("close_range", &e))?;
     std::mem::forget((null, stdout, stderr)); // already closed by close_range
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // 5.
