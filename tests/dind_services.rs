@@ -30,6 +30,65 @@ fn sandbox(pipeline: &str) -> (Sandbox, PathBuf) {
     (sandbox, data)
 }
 
+/// Write a `docker save` archive to `dest`: the busybox rootfs as the
+/// first layer, a second layer that adds `/www/file` and whites out
+/// `/bin/vi`, and a config with `config` as its `config` object.
+fn docker_archive(dest: &Path, config: serde_json::Value) {
+    fn add(builder: &mut tar::Builder<std::fs::File>, path: &str, data: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, data)
+            .expect("append");
+    }
+    let mut top = tar::Builder::new(Vec::new());
+    for (path, data, dir) in [
+        ("www/", &b""[..], true),
+        ("www/file", &b"served-by-httpd\n"[..], false),
+        ("bin/.wh.vi", &b""[..], false),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(if dir {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        header.set_size(data.len() as u64);
+        header.set_mode(if dir { 0o755 } else { 0o644 });
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        top.append_data(&mut header, path, data).expect("append");
+    }
+    let top = top.into_inner().expect("layer");
+    let config = serde_json::json!({ "config": config, "rootfs": { "type": "layers" } });
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["nestci-test/service:latest"],
+        "Layers": ["base/layer.tar", "top/layer.tar"],
+    }]);
+    let mut builder = tar::Builder::new(std::fs::File::create(dest).expect("create archive"));
+    add(
+        &mut builder,
+        "manifest.json",
+        manifest.to_string().as_bytes(),
+    );
+    add(&mut builder, "config.json", config.to_string().as_bytes());
+    add(
+        &mut builder,
+        "base/layer.tar",
+        &std::fs::read(fixture()).expect("read fixture"),
+    );
+    add(&mut builder, "top/layer.tar", &top);
+    builder.finish().expect("finish archive");
+}
+
 /// Processes whose command line contains `marker`, anywhere on the host.
 fn processes_with(marker: &str) -> Vec<String> {
     std::fs::read_dir("/proc")
@@ -54,22 +113,30 @@ image: ./busybox.tar
 jobs:
   fetch:
     services:
-      - image: ./busybox.tar
+      - image: ./web.tar
         alias: web
-        command: [sh, -c, 'mkdir -p /www-nestci-svc && echo served-by-httpd > /www-nestci-svc/file && echo web-started && exec httpd -f -v -p 8080 -h /www-nestci-svc']
     steps:
       - run: |
-          # The service is up once its command is exec'd; httpd binds its
-          # port right after, so give it a bounded number of tries.
-          i=0
-          until wget -q -O /tmp/by-alias http://web:8080/file; do
-            i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
-          done
-          echo "by_alias=$(cat /tmp/by-alias)"
+          echo "by_alias=$(wget -q -O - http://web:8080/file)"
           echo "by_localhost=$(wget -q -O - http://localhost:8080/file)"
           echo "hosts=$(grep '^127.0.0.1' /etc/hosts | tr '\t' ' ')"
-          echo "own_files=$(ls /www-nestci-svc 2>&1 | head -n1)"
+          echo "own_files=$(ls /www 2>&1 | head -n1)"
 "#,
+    );
+    // The service's command, port and environment come from its image's
+    // config; it is ready once port 8080 answers, so the step needs no
+    // retries. The marker names its processes for the leftover check.
+    docker_archive(
+        &sandbox.workspace().join("web.tar"),
+        serde_json::json!({
+            "Env": ["PATH=/bin", "GREETING=web-started"],
+            "Entrypoint": ["sh", "-c"],
+            // Not exec'd: this shell, with the marker in its command line,
+            // stays as httpd's parent.
+            "Cmd": ["echo $GREETING in $(pwd); test ! -e /bin/vi && httpd -f -v -p 8080 -h /www; : www-nestci-svc"],
+            "WorkingDir": "/www",
+            "ExposedPorts": { "8080/tcp": {} },
+        }),
     );
     let run = dind_common::Run::from(
         sandbox
@@ -99,7 +166,7 @@ jobs:
     // Its output reaches the job's log, prefixed with its alias.
     let lines = run.lines_of("fetch");
     assert!(
-        lines.iter().any(|l| l == "[web] web-started"),
+        lines.iter().any(|l| l == "[web] web-started in /www"),
         "{}",
         run.describe()
     );
@@ -133,7 +200,7 @@ jobs:
     );
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(
-        run.stdout.contains("service db did not start")
+        run.stdout.contains("service `db` did not start")
             && run.stdout.contains("no-such-program-nestci"),
         "{}",
         run.describe()
@@ -151,9 +218,8 @@ image: host
 jobs:
   mixed:
     services:
-      - image: ./busybox.tar
+      - image: ./web.tar
         alias: web
-        command: [sh, -c, 'mkdir -p /www && echo from-service > /www/file && exec httpd -f -p 8081 -h /www']
     steps:
       - run: echo from-host > /workspace/a
       - image: ./busybox.tar
@@ -161,14 +227,17 @@ jobs:
           echo "sees=$(cat /workspace/a)"
           echo "sh=$(readlink /bin/sh)"
           echo "hostname=$(hostname)"
-          i=0
-          until wget -q -O /tmp/f http://web:8081/file; do
-            i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
-          done
-          echo "fetched=$(cat /tmp/f)"
+          echo "fetched=$(wget -q -O - http://web:8080/file)"
           echo from-image > /workspace/b
       - run: echo "back=$(cat /workspace/b)"
 "#,
+    );
+    docker_archive(
+        &sandbox.workspace().join("web.tar"),
+        serde_json::json!({
+            "Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+            "ExposedPorts": { "8080/tcp": {} },
+        }),
     );
     let run = dind_common::Run::from(
         sandbox
@@ -183,7 +252,7 @@ jobs:
     assert_eq!(run.value("mixed", "hostname").as_deref(), Some("mixed"));
     assert_eq!(
         run.value("mixed", "fetched").as_deref(),
-        Some("from-service"),
+        Some("served-by-httpd"),
         "{}",
         run.describe()
     );
@@ -226,4 +295,91 @@ jobs:
         + run.stderr.matches("copied the image").count();
     assert_eq!(notes, 1, "{}", run.describe());
     sandbox.assert_nothing_left();
+}
+
+#[test]
+fn a_service_that_exits_before_its_port_opens_fails_with_its_last_words() {
+    let (sandbox, data) = sandbox(
+        r#"
+name: dying-service
+image: ./busybox.tar
+jobs:
+  j:
+    services:
+      - image: ./dying.tar
+        alias: db
+    steps:
+      - run: echo never-runs
+"#,
+    );
+    docker_archive(
+        &sandbox.workspace().join("dying.tar"),
+        serde_json::json!({
+            "Cmd": ["sh", "-c", "echo first-words; echo dying-words >&2; exit 3"],
+            "ExposedPorts": { "9999/tcp": {} },
+        }),
+    );
+    let run = dind_common::Run::from(
+        sandbox
+            .command(&[])
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .expect("run nestci"),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.stdout
+            .contains("service `db` did not start: it exited with code 3 before it was ready")
+            && run.stdout.contains("first-words | dying-words"),
+        "{}",
+        run.describe()
+    );
+    assert!(!run.stdout.contains("never-runs"), "{}", run.describe());
+    sandbox.assert_nothing_left();
+}
+
+#[test]
+fn ctrl_c_ends_the_services_and_leaves_nothing() {
+    let sandbox = Sandbox::new(
+        r#"
+name: interrupted-services
+image: host
+jobs:
+  long:
+    services:
+      - image: ./rootfs
+        alias: idle
+        command: [sh, -c, 'sleep 1000; : idle-nestci-svc']
+    steps:
+      - run: |
+          echo "service_sleeps=$(cat /proc/[0-9]*/comm | grep -c '^sleep$')"
+          echo running
+          sleep 1000
+"#,
+    );
+    // A rootfs directory: no import, so no image store to keep apart.
+    let rootfs = sandbox.workspace().join("rootfs");
+    std::fs::create_dir(&rootfs).expect("mkdir rootfs");
+    let status = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(fixture())
+        .arg("-C")
+        .arg(&rootfs)
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let mut running = dind_common::Running::start(&sandbox);
+    let seen = running.wait_for("running");
+    // The step shares the job's pid namespace with the service.
+    assert!(seen.contains("service_sleeps=1"), "{seen}");
+    assert!(
+        !processes_with("idle-nestci-svc").is_empty(),
+        "the service runs"
+    );
+    running.signal(nix::sys::signal::Signal::SIGINT);
+    let (code, rest) = running.finish();
+    assert_eq!(code, Some(130), "{rest}");
+    sandbox.assert_nothing_left();
+    let left = processes_with("idle-nestci-svc");
+    assert!(left.is_empty(), "service processes left: {left:?}");
 }

@@ -56,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::cgroup::{JobCgroup, cgroup_name, human_bytes};
 use self::idmap::IdPlan;
+use self::image::ImageConfig;
 use self::process::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
 use self::service::ServiceLogs;
 use super::{
@@ -155,11 +156,12 @@ fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
 }
 
 /// Resolve an image reference off the async workers: `None` for `host`,
-/// else the rootfs directory to use as a lower layer.
+/// else the rootfs directory to use as a lower layer and the image's
+/// config.
 async fn resolve_image(
     reference: &str,
     workspace: &std::path::Path,
-) -> Result<Option<PathBuf>, BackendError> {
+) -> Result<Option<(PathBuf, ImageConfig)>, BackendError> {
     let owned = reference.to_string();
     let workspace = workspace.to_path_buf();
     let resolved = tokio::task::spawn_blocking(move || image::resolve(&owned, &workspace))
@@ -167,7 +169,7 @@ async fn resolve_image(
         .map_err(|e| runtime("resolving the image", e))?;
     match resolved {
         Ok(image::Image::Host) => Ok(None),
-        Ok(image::Image::Rootfs(dir)) => Ok(Some(dir)),
+        Ok(image::Image::Rootfs { dir, config }) => Ok(Some((dir, config))),
         Err(message) => Err(BackendError::Image {
             image: reference.to_string(),
             message,
@@ -197,32 +199,38 @@ impl Backend for DindBackend {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobHandle>, BackendError> {
-        let rootfs = resolve_image(image_of(job.image.as_ref()), &ctx.workspace).await?;
+        let (rootfs, image_config) =
+            match resolve_image(image_of(job.image.as_ref()), &ctx.workspace).await? {
+                Some((dir, config)) => (Some(dir), config),
+                None => (None, ImageConfig::default()),
+            };
         // One detached tree per use of an image (each is attached once):
         // every service with an image, every step with one.
         let mut trees = Vec::new();
         let mut services = Vec::new();
         for service in &job.services {
-            let dir = resolve_image(&service.image.value, &ctx.workspace).await?;
-            services.push(
-                service::spec(service, dir.map(|d| push_index(&mut trees, d))).map_err(
-                    |message| BackendError::Image {
-                        image: service.image.value.clone(),
-                        message,
-                    },
-                )?,
-            );
+            let (tree, config) = match resolve_image(&service.image.value, &ctx.workspace).await? {
+                Some((dir, config)) => (Some(push_index(&mut trees, dir)), config),
+                None => (None, ImageConfig::default()),
+            };
+            services.push(service::spec(service, tree, &config).map_err(|message| {
+                BackendError::Image {
+                    image: service.image.value.clone(),
+                    message,
+                }
+            })?);
         }
-        let mut step_trees = Vec::new();
+        let mut step_images = Vec::new();
         for step in &job.steps {
             if let Some(image) = &step.image
-                && let Some(dir) = resolve_image(&image.value, &ctx.workspace).await?
+                && let Some((dir, config)) = resolve_image(&image.value, &ctx.workspace).await?
             {
-                step_trees.push((
-                    step.loc.clone(),
-                    step.name.clone(),
-                    push_index(&mut trees, dir),
-                ));
+                step_images.push(StepImage {
+                    loc: step.loc.clone(),
+                    name: step.name.clone(),
+                    tree: push_index(&mut trees, dir),
+                    config,
+                });
             }
         }
         // `host_paths` belong to the `host` image: a rootfs image has its
@@ -307,7 +315,8 @@ impl Backend for DindBackend {
             force_copy: self.force_copy,
         };
         let mut container = Container::start(&self.helper, &config, cgroup, state)?;
-        container.step_trees = step_trees;
+        container.image = image_config;
+        container.step_images = step_images;
         let ready = tokio::select! {
             reply = container.control.recv::<Reply>() => reply,
             () = cancel.cancelled() => {
@@ -337,11 +346,11 @@ impl Backend for DindBackend {
                 let tail = container.services.tail(&alias, SERVICE_TAIL);
                 container.services.flush(out).await;
                 Err(BackendError::Runtime(format!(
-                    "service {alias} did not start: {message}{}",
+                    "service `{alias}` did not start: {message}{}",
                     if tail.is_empty() {
                         " (it printed nothing)".to_string()
                     } else {
-                        format!("; its last output:\n{}", tail.join("\n"))
+                        format!("; its last output: {}", tail.join(" | "))
                     }
                 )))
             }
@@ -449,9 +458,19 @@ struct Container {
     workspace: std::path::PathBuf,
     /// The services' output, queued for the job's output.
     services: ServiceLogs,
-    /// Which tree of [`ContainerConfig::trees`] each image step uses,
-    /// found by the step's location and name.
-    step_trees: Vec<(crate::model::Loc, String, usize)>,
+    /// The job image's config (its `Env` is below the job's variables).
+    image: ImageConfig,
+    /// The steps with an image of their own.
+    step_images: Vec<StepImage>,
+}
+
+/// A step with an image of its own, found by its location and name.
+struct StepImage {
+    loc: crate::model::Loc,
+    name: String,
+    /// Its tree in [`ContainerConfig::trees`].
+    tree: usize,
+    config: ImageConfig,
 }
 
 impl Container {
@@ -511,7 +530,8 @@ impl Container {
             state: Some(state),
             workspace: config.workspace.clone(),
             services: ServiceLogs::default(),
-            step_trees: Vec::new(),
+            image: ImageConfig::default(),
+            step_images: Vec::new(),
         };
         // One output pipe per service: the write ends ride with the config
         // (the init hands each to its service), the read ends stay here.
@@ -610,15 +630,14 @@ impl JobHandle for Container {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<StepExit, BackendError> {
-        let mut spec = step_spec(step, env);
-        if step.image.is_some() {
-            // `None` when the step's image is `host`: the job's root.
-            spec.tree = self
-                .step_trees
-                .iter()
-                .find(|(loc, name, _)| *loc == step.loc && *name == step.name)
-                .map(|(_, _, tree)| *tree);
-        }
+        // A step whose image is `host` has no entry: it runs in the job's
+        // root like any other.
+        let own = self
+            .step_images
+            .iter()
+            .find(|s| step.image.is_some() && s.loc == step.loc && s.name == step.name);
+        let mut spec = step_spec(step, env, own.map_or(&self.image, |s| &s.config));
+        spec.tree = own.map(|s| s.tree);
         let memfd =
             spec_memfd(&spec).map_err(|e| runtime("passing the step to the container", e))?;
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
@@ -708,15 +727,13 @@ impl JobHandle for Container {
 }
 
 /// What the init runs for `step`: its shell with the script, the layered
-/// env (plus PATH and HOME when missing), in the workspace or `workdir`.
-fn step_spec(step: &Step, env: &Env) -> StepSpec {
+/// env (defaults < the image's `Env` < the step's), as the image's `User`,
+/// in the workspace or `workdir` (a CI step starts in the checkout, so
+/// the image's `WorkingDir` does not apply).
+fn step_spec(step: &Step, env: &Env, image: &ImageConfig) -> StepSpec {
     let mut argv = step.shell.clone();
     argv.push(step.run.clone());
-    let mut vars = Env::new();
-    vars.set("PATH", process::step_default_path(), None);
-    vars.set("HOME", "/root", None);
-    vars.set("CI", "true", None);
-    let vars = vars.with(env);
+    let vars = base_env(image).with(env);
     let cwd = match &step.workdir {
         Some(w) if w.value.starts_with('/') => w.value.clone(),
         Some(w) => format!("{WORKSPACE}/{}", w.value),
@@ -727,7 +744,22 @@ fn step_spec(step: &Step, env: &Env) -> StepSpec {
         env: vars.to_pairs(),
         cwd,
         tree: None,
+        user: image.user.clone(),
     }
+}
+
+/// PATH, HOME and CI, then the image's `Env` over them.
+fn base_env(image: &ImageConfig) -> Env {
+    let mut vars = Env::new();
+    vars.set("PATH", process::step_default_path(), None);
+    vars.set("HOME", "/root", None);
+    vars.set("CI", "true", None);
+    for pair in &image.env {
+        if let Some((name, value)) = pair.split_once('=') {
+            vars.set(name, value, None);
+        }
+    }
+    vars
 }
 
 fn spec_memfd(spec: &StepSpec) -> std::io::Result<OwnedFd> {

@@ -17,12 +17,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::process::{
-    self,
-    protocol::{ServiceSpec, StepSpec},
-};
+use super::image::ImageConfig;
+use super::process::protocol::{ServiceSpec, StepSpec};
 use crate::backend::{OutputLine, OutputSender, Stream};
-use crate::model::Env;
 
 /// Lines kept while nobody writes them out.
 const MAX_QUEUED: usize = 10_000;
@@ -30,33 +27,39 @@ const MAX_QUEUED: usize = 10_000;
 /// How long a failed preparation waits for a service's last output.
 const TAIL_WAIT: Duration = Duration::from_secs(5);
 
-/// What the init starts for `service`, whose image tree is `tree`.
-pub fn spec(service: &crate::model::Service, tree: Option<usize>) -> Result<ServiceSpec, String> {
+/// What the init starts for `service`, whose image tree is `tree` and
+/// config `image`: its `command:` or else the image's entrypoint and cmd,
+/// the image's `Env` below the service's, in the image's `WorkingDir`, as
+/// its `User`; ready once the image's exposed TCP ports answer.
+pub fn spec(
+    service: &crate::model::Service,
+    tree: Option<usize>,
+    image: &ImageConfig,
+) -> Result<ServiceSpec, String> {
     let argv = match &service.command {
         Some(cmd) if !cmd.is_empty() => cmd.clone(),
+        _ if !image.command().is_empty() => image.command(),
         _ => {
             return Err(format!(
-                "service {} has no `command:`, and dind knows no default command for this \
-                 image; give the service a command",
+                "service {} has no `command:` and its image names none; give the service a \
+                 command",
                 service.alias
             ));
         }
     };
-    let mut vars = Env::new();
-    vars.set("PATH", process::step_default_path(), None);
-    vars.set("HOME", "/root", None);
     Ok(ServiceSpec {
         alias: service.alias.clone(),
         process: StepSpec {
             argv,
-            env: vars.with(&service.env).to_pairs(),
-            cwd: "/".into(),
+            env: super::base_env(image).with(&service.env).to_pairs(),
+            cwd: image.working_dir.clone().unwrap_or_else(|| "/".into()),
             tree: None,
+            user: image.user.clone(),
         },
         tree,
-        // TODO(model): the service's declared ports, once model::Service
-        // has them; until then a service is ready when it has exec'd.
-        ports: Vec::new(),
+        // The image's exposed ports. TODO(model): also the ports a
+        // pipeline declares for the service, once model::Service has them.
+        ports: image.ports.clone(),
     })
 }
 

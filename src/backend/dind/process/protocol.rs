@@ -89,6 +89,10 @@ pub struct StepSpec {
     /// its own; `None` runs in the job's root.
     #[serde(default)]
     pub tree: Option<usize>,
+    /// The image's `User` (`name`, `uid` or `uid:gid`, looked up in the
+    /// step's root); `None`: container root.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Runner → init.

@@ -13,9 +13,12 @@
 //! 5. the working directory entered *by path, inside the new root* and
 //!    checked to be reachable from `/` (a cwd outside the root is how the
 //!    CVE-2024-21626 class escapes);
-//! 6. capabilities narrowed to Docker's 14, then `no_new_privs`, then the
-//!    seccomp filter — last, so that the calls above are not filtered, and
-//!    after no_new_privs, which an unprivileged filter requires;
+//! 6. capabilities narrowed to Docker's 14; then the image's `User`, if
+//!    any (looked up in the step's own root, so after the pivot; a switch
+//!    away from uid 0 clears the remaining capabilities, as in Docker);
+//!    then `no_new_privs`, then the seccomp filter — last, so that the
+//!    calls above are not filtered, and after no_new_privs, which an
+//!    unprivileged filter requires;
 //! 7. exec, searching `PATH` of the step's environment.
 
 use std::ffi::CString;
@@ -37,6 +40,7 @@ pub struct Prepared {
     argv: Vec<CString>,
     env: Vec<CString>,
     cwd: String,
+    user: Option<String>,
     /// Candidate paths for argv[0], in PATH order.
     candidates: Vec<CString>,
 }
@@ -72,6 +76,7 @@ impl Prepared {
             argv,
             env,
             cwd: spec.cwd.clone(),
+            user: spec.user.clone(),
             candidates,
         })
     }
@@ -93,12 +98,14 @@ pub fn exec(
         Ok(never) => match never {},
         Err((code, msg)) => (code, msg),
     };
-    eprintln!("nestci: cannot start the step: {msg}");
     if has_ready {
+        eprintln!("nestci: cannot start the service: {msg}");
         // SAFETY: fd 3 is the ready pipe's write end (moved there by
         // become_step, or still ours when it failed earlier, in which
         // case the write fails harmlessly); `msg` outlives the call.
         unsafe { libc::write(READY_FD, msg.as_ptr().cast(), msg.len()) };
+    } else {
+        eprintln!("nestci: cannot start the step: {msg}");
     }
     // SAFETY: _exit ends this forked child without running the init's
     // destructors or atexit handlers.
@@ -164,6 +171,9 @@ fn become_step(
     }
     // 6.
     caps::restrict_to_default().map_err(|e| fail("capabilities", &e))?;
+    if let Some(user) = &step.user {
+        switch_user(user).map_err(|e| (126, format!("user {user}: {e}")))?;
+    }
     nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", &e))?;
     filters.install().map_err(|e| (126, e))?;
     // 7.
@@ -185,4 +195,45 @@ fn become_step(
         126
     };
     Err((code, format!("{program}: {last}")))
+}
+
+/// Become `user` (`name`, `uid`, with `:group` or `:gid` optionally), as
+/// Docker reads an image's `User`: names from the root's `/etc/passwd`
+/// and `/etc/group`; without a group, the user's primary group.
+fn switch_user(user: &str) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let (name, group) = match user.split_once(':') {
+        Some((n, g)) => (n, Some(g)),
+        None => (user, None),
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    // name:x:uid:gid:...
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && (f[0] == name || f[2] == name));
+    let uid: u32 = match (name.parse(), &entry) {
+        (Ok(uid), _) => uid,
+        (Err(_), Some(f)) => f[2].parse().map_err(|_| "a bad uid in /etc/passwd")?,
+        (Err(_), None) => return Err("no such user in the image's /etc/passwd".into()),
+    };
+    let gid: u32 = match group {
+        Some(g) => match g.parse() {
+            Ok(gid) => gid,
+            Err(_) => std::fs::read_to_string("/etc/group")
+                .unwrap_or_default()
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or("no such group in the image's /etc/group")?,
+        },
+        None => entry.and_then(|f| f[3].parse().ok()).unwrap_or(0),
+    };
+    // Groups before ids: after setresuid we may no longer change them.
+    setgroups(&[Gid::from_raw(gid)]).map_err(|e| format!("setgroups: {e}"))?;
+    setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
+        .map_err(|e| format!("setresgid: {e}"))?;
+    setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
+        .map_err(|e| format!("setresuid: {e}"))
 }
