@@ -12,12 +12,15 @@
 //! | [`process`] | shim → init → steps: who forks whom, and the control protocol |
 //! | [`rootfs`] | the new root, `/dev`, `/proc`, `/sys`, masked paths, `pivot_root` |
 //! | [`hostimage`] | the `host` image: the host's system directories, read-only |
-//! | [`image`] | rootfs directories and tarballs; the content-addressed store |
+//! | [`image`] | rootfs directories, tarballs and `docker save` archives; the content-addressed store |
+//! | [`subroot`] | a root of its own inside a job, for a service or an image step |
+//! | [`service`] | the runner's side of services: what to start, where their output goes |
 //! | [`caps`], [`seccomp`] | what a step may still do inside its namespaces |
 //! | [`sys`] | the raw system calls nix does not wrap yet |
 //!
-//! This file is the [`Backend`] the scheduler drives: `prepare` starts the
-//! container and waits for its init to say it is ready, `run_step` asks
+//! This file is the [`Backend`] the scheduler drives: `prepare` resolves
+//! the images (the job's, its services', its image steps'), starts the
+//! container and waits for its init to say it is ready (services up), `run_step` asks
 //! the init to fork a step and streams its output, `cleanup` closes the
 //! control socket (the init then kills everything and exits, taking its
 //! pid namespace along), waits for that, and removes the job's cgroups and

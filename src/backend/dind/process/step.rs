@@ -22,7 +22,7 @@
 //! 7. exec, searching `PATH` of the step's environment.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
 use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, getcwd, setsid};
@@ -93,17 +93,19 @@ pub fn exec(
     ready: Option<OwnedFd>,
     filters: &Filters,
 ) -> ! {
-    let has_ready = ready.is_some();
-    let (code, msg) = match become_step(step, stdout, stderr, ready, filters) {
+    // From here the ready pipe is tracked by number: become_step moves it
+    // to fd 3, and a failure must be reported wherever it is by then.
+    let mut ready = ready.map(std::os::fd::IntoRawFd::into_raw_fd);
+    let (code, msg) = match become_step(step, stdout, stderr, &mut ready, filters) {
         Ok(never) => match never {},
         Err((code, msg)) => (code, msg),
     };
-    if has_ready {
+    if let Some(fd) = ready {
         eprintln!("nestci: cannot start the service: {msg}");
-        // SAFETY: fd 3 is the ready pipe's write end (moved there by
-        // become_step, or still ours when it failed earlier, in which
-        // case the write fails harmlessly); `msg` outlives the call.
-        unsafe { libc::write(READY_FD, msg.as_ptr().cast(), msg.len()) };
+        // SAFETY: `fd` is the ready pipe's write end, open in this process
+        // (become_step keeps `ready` pointing at it); `msg` outlives the
+        // call.
+        unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
     } else {
         eprintln!("nestci: cannot start the step: {msg}");
     }
@@ -121,7 +123,7 @@ fn become_step(
     step: &Prepared,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    ready: Option<OwnedFd>,
+    ready: &mut Option<RawFd>,
     filters: &Filters,
 ) -> Result<Never, (i32, String)> {
     let fail = |what: &str, e: &dyn std::fmt::Display| (126, format!("{what}: {e}"));
@@ -140,16 +142,15 @@ fn become_step(
     dup2_stdout(&stdout).map_err(|e| fail("stdout", &e))?;
     dup2_stderr(&stderr).map_err(|e| fail("stderr", &e))?;
     // 4.
-    let keep = match ready {
+    let keep = match *ready {
         Some(fd) => {
-            use std::os::fd::AsRawFd;
-            if fd.as_raw_fd() == READY_FD {
-                std::mem::forget(fd); // already in place, close-on-exec
-            } else {
+            if fd != READY_FD {
                 // SAFETY: dup3 onto fd 3 with O_CLOEXEC: whatever fd 3 was
-                // is not used again (only stdio from here on).
-                let ret = unsafe { libc::dup3(fd.as_raw_fd(), READY_FD, libc::O_CLOEXEC) };
+                // is not used again (only stdio from here on, already in
+                // place); the old number is closed by close_range below.
+                let ret = unsafe { libc::dup3(fd, READY_FD, libc::O_CLOEXEC) };
                 nix::errno::Errno::result(ret).map_err(|e| fail("ready pipe", &e))?;
+                *ready = Some(READY_FD);
             }
             READY_FD as u32 + 1
         }
