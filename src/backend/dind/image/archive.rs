@@ -154,3 +154,79 @@ fn member<T>(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, path, *data)
+                .expect("append");
+        }
+        builder.into_inner().expect("finish")
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_the_config_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = tar_of(&[("etc/motd", b"base"), ("bin/tool", b"x")]);
+        let top = tar_of(&[("etc/motd", b"top"), ("bin/.wh.tool", b"")]);
+        let config = serde_json::json!({"config": {
+            "Env": ["PATH=/bin", "A=1"],
+            "Entrypoint": ["/bin/sh"],
+            "Cmd": ["-c", "true"],
+            "WorkingDir": "/srv",
+            "User": "nobody",
+            "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
+        }});
+        let manifest = serde_json::json!([{
+            "Config": "cfg.json",
+            "RepoTags": ["x:1"],
+            "Layers": ["l1/layer.tar", "l2/layer.tar"],
+        }]);
+        let archive = dir.path().join("image.tar");
+        std::fs::write(
+            &archive,
+            tar_of(&[
+                ("manifest.json", manifest.to_string().as_bytes()),
+                ("cfg.json", config.to_string().as_bytes()),
+                ("l2/layer.tar", &top),
+                ("l1/layer.tar", &base),
+            ]),
+        )
+        .expect("write archive");
+        assert!(is_docker_archive(&archive).expect("probe"));
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).expect("mkdir");
+        let rootfs = rootfs.canonicalize().expect("canonical");
+        let image = import(&archive, &rootfs).expect("import");
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("etc/motd")).expect("motd"),
+            "top"
+        );
+        assert!(!rootfs.join("bin/tool").exists(), "whited out");
+        assert_eq!(image.env, ["PATH=/bin", "A=1"]);
+        assert_eq!(image.command(), ["/bin/sh", "-c", "true"]);
+        assert_eq!(image.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(image.user.as_deref(), Some("nobody"));
+        assert_eq!(image.ports, [8080], "udp ports cannot be probed");
+    }
+
+    #[test]
+    fn a_plain_rootfs_tar_is_not_an_archive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rootfs.tar");
+        std::fs::write(&path, tar_of(&[("bin/sh", b"x")])).expect("write");
+        assert!(!is_docker_archive(&path).expect("probe"));
+    }
+}
