@@ -383,3 +383,50 @@ jobs:
     let left = processes_with("idle-nestci-svc");
     assert!(left.is_empty(), "service processes left: {left:?}");
 }
+
+#[test]
+fn an_image_user_runs_its_steps_without_capabilities() {
+    let (sandbox, data) = sandbox(
+        r#"
+name: image-user
+image: ./as-nobody.tar
+jobs:
+  user:
+    steps:
+      - run: |
+          echo "ids=$(id -u):$(id -g)"
+          echo "caps=$(grep CapEff /proc/self/status | tr -d '\t')"
+          echo "greeting=$GREETING"
+"#,
+    );
+    docker_archive(
+        &sandbox.workspace().join("as-nobody.tar"),
+        serde_json::json!({
+            "Env": ["PATH=/bin", "GREETING=hello-from-config"],
+            "User": "nobody",
+        }),
+    );
+    let run = dind_common::Run::from(
+        sandbox
+            .command(&[])
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .expect("run nestci"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(
+        run.value("user", "ids").as_deref(),
+        Some("65534:65534"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(
+        run.value("user", "caps").as_deref(),
+        Some("CapEff:0000000000000000")
+    );
+    assert_eq!(
+        run.value("user", "greeting").as_deref(),
+        Some("hello-from-config")
+    );
+    sandbox.assert_nothing_left();
+}
