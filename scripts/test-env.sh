@@ -9,12 +9,15 @@
 #      (ENV PATH=/bin, CMD ["sh"]), through the Engine API, no docker CLI.
 #   4. For the dind runtime's tests: user namespaces and the memory/pids
 #      cgroup controllers present (checked), mount/util-linux/hostname.
-#   5. Podman (Debian's podman, /etc/containers/containers.conf for this
+#   5. That image exported from the daemon as a `docker save` archive at
+#      target/fixtures/busybox-docker-save.tar (GET /images/{name}/get), for
+#      the dind runtime's archive import.
+#   6. Podman (Debian's podman, /etc/containers/containers.conf for this
 #      host) serving the Docker-compatible API at /run/podman/podman.sock,
 #      with the same busybox image loaded into it.
-#   6. Debian's docker-registry on 127.0.0.1:5000 (storage under
+#   7. Debian's docker-registry on 127.0.0.1:5000 (storage under
 #      /var/lib/nestci-test/registry) holding that image, for pull tests.
-#   7. A minimal Debian 12 image, nestci-test/debian:bookworm, made with
+#   8. A minimal Debian 12 image, nestci-test/debian:bookworm, made with
 #      mmdebstrap from Debian's mirror and imported like the busybox one: the
 #      base of the runner image (docker/runner/Dockerfile) in the nested
 #      dind test, and a userland with bash and glibc for pipelines.
@@ -432,6 +435,27 @@ ensure_podman_busybox() {
     log "loaded $BUSYBOX_IMAGE into Podman at $PODMAN_SOCK"
 }
 
+# --- the image as a `docker save` archive (dind imports) ---------------------------
+
+BUSYBOX_SAVE_TAR="$FIXTURES_DIR/busybox-docker-save.tar"
+BUSYBOX_SAVE_ID="$FIXTURES_DIR/busybox-docker-save.id"
+
+ensure_busybox_save_archive() {
+    local want
+    docker_api GET "/images/$BUSYBOX_IMAGE/json"
+    [[ $API_STATUS == 200 ]] || die "$BUSYBOX_IMAGE missing in the Docker daemon: $(api_error)"
+    want="$(grep -o '"Id":"sha256:[0-9a-f]*"' "$API_BODY" | head -n1 | cut -d'"' -f4)"
+    if [[ -f $BUSYBOX_SAVE_TAR && -f $BUSYBOX_SAVE_ID && $(cat "$BUSYBOX_SAVE_ID") == "$want" ]]; then
+        debug "$BUSYBOX_SAVE_TAR is up to date"
+        return 0
+    fi
+    docker_api GET "/images/$BUSYBOX_IMAGE/get"
+    [[ $API_STATUS == 200 ]] || die "exporting $BUSYBOX_IMAGE from the Docker daemon failed: $(api_error)"
+    mv -f "$API_BODY" "$BUSYBOX_SAVE_TAR"
+    printf '%s\n' "$want" >"$BUSYBOX_SAVE_ID"
+    log "saved $BUSYBOX_IMAGE as $BUSYBOX_SAVE_TAR"
+}
+
 # --- a local registry (pull policy and pull progress tests) ----------------------
 
 REGISTRY_ADDR=127.0.0.1:5000
@@ -595,6 +619,7 @@ main() {
     ensure_docker_daemon
     ensure_busybox_image
     verify_busybox_image
+    ensure_busybox_save_archive
     ensure_podman_service
     ensure_podman_busybox
     ensure_registry

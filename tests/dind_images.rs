@@ -132,3 +132,51 @@ jobs:
     assert_eq!(run.code, Some(0), "{}", run.describe());
     sandbox.assert_nothing_left();
 }
+
+#[test]
+fn a_docker_save_archive_from_the_daemon_runs_with_its_config() {
+    // Made by scripts/test-env.sh: GET /images/nestci-test/busybox:latest/get.
+    let archive =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/busybox-docker-save.tar");
+    assert!(
+        archive.is_file(),
+        "{} missing: run scripts/test-env.sh",
+        archive.display()
+    );
+    let sandbox = Sandbox::new(
+        r#"
+name: saved
+image: ./busybox-save.tar
+jobs:
+  saved:
+    steps:
+      - run: |
+          echo "path=$PATH"
+          echo "sh=$(readlink /bin/sh)"
+          echo "owner=$(stat -c %u /bin/busybox)"
+          echo written > /etc/job-file && echo "etc=$(cat /etc/job-file)"
+"#,
+    );
+    std::fs::copy(&archive, sandbox.workspace().join("busybox-save.tar")).expect("copy archive");
+    let data = sandbox.dir.path().join("data");
+    let run = dind_common::Run::from(
+        sandbox
+            .command(&[])
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .expect("run nestci"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    // The image's config says ENV PATH=/bin (see scripts/test-env.sh).
+    assert_eq!(
+        run.value("saved", "path").as_deref(),
+        Some("/bin"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(run.value("saved", "sh").as_deref(), Some("busybox"));
+    assert_eq!(run.value("saved", "owner").as_deref(), Some("0"));
+    assert_eq!(run.value("saved", "etc").as_deref(), Some("written"));
+    assert_eq!(store_entries(&data), 1);
+    sandbox.assert_nothing_left();
+}

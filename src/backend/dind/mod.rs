@@ -12,12 +12,15 @@
 //! | [`process`] | shim → init → steps: who forks whom, and the control protocol |
 //! | [`rootfs`] | the new root, `/dev`, `/proc`, `/sys`, masked paths, `pivot_root` |
 //! | [`hostimage`] | the `host` image: the host's system directories, read-only |
-//! | [`image`] | rootfs directories and tarballs; the content-addressed store |
+//! | [`image`] | rootfs directories, tarballs and `docker save` archives; the content-addressed store |
+//! | [`subroot`] | a root of its own inside a job, for a service or an image step |
+//! | [`service`] | the runner's side of services: what to start, where their output goes |
 //! | [`caps`], [`seccomp`] | what a step may still do inside its namespaces |
 //! | [`sys`] | the raw system calls nix does not wrap yet |
 //!
-//! This file is the [`Backend`] the scheduler drives: `prepare` starts the
-//! container and waits for its init to say it is ready, `run_step` asks
+//! This file is the [`Backend`] the scheduler drives: `prepare` resolves
+//! the images (the job's, its services', its image steps'), starts the
+//! container and waits for its init to say it is ready (services up), `run_step` asks
 //! the init to fork a step and streams its output, `cleanup` closes the
 //! control socket (the init then kills everything and exits, taking its
 //! pid namespace along), waits for that, and removes the job's cgroups and
@@ -31,6 +34,8 @@ pub mod image;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod service;
+pub mod subroot;
 pub mod sys;
 
 use std::io::{Seek, Write};
@@ -54,7 +59,9 @@ use tokio_util::sync::CancellationToken;
 
 use self::cgroup::{JobCgroup, cgroup_name, human_bytes};
 use self::idmap::IdPlan;
+use self::image::ImageConfig;
 use self::process::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
+use self::service::ServiceLogs;
 use super::{
     Backend, BackendError, JobContext, JobHandle, OutputLine, OutputSender, StepExit, Stream,
 };
@@ -74,6 +81,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// safety net against a bug in the init, not a synchronisation.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// How many of a failed service's last output lines its error shows.
+const SERVICE_TAIL: usize = 10;
+
 /// The embedded runtime.
 #[derive(Debug, Clone)]
 pub struct DindBackend {
@@ -83,7 +93,15 @@ pub struct DindBackend {
     ids: IdPlan,
     /// CAP_SYS_ADMIN on the host: ID-mapped mounts are possible.
     host_admin: bool,
+    /// Copy images into the job's writable layer instead of mounting an
+    /// overlay (`NESTCI_DIND_COPY_ROOTFS=1`): the fallback for kernels that
+    /// refuse overlayfs in a user namespace, forced for tests and for
+    /// comparing the two.
+    force_copy: bool,
 }
+
+/// The environment variable that forces the copy fallback.
+pub const COPY_ROOTFS_VAR: &str = "NESTCI_DIND_COPY_ROOTFS";
 
 impl DindBackend {
     /// The runtime for this host and user, or why it cannot run here.
@@ -108,6 +126,7 @@ impl DindBackend {
                 ::caps::Capability::CAP_SYS_ADMIN,
             )
             .unwrap_or(false),
+            force_copy: std::env::var(COPY_ROOTFS_VAR).is_ok_and(|v| !v.is_empty() && v != "0"),
         })
     }
 
@@ -139,6 +158,33 @@ fn image_of(image: Option<&crate::model::Located<String>>) -> &str {
     image.map_or("host", |i| i.value.as_str())
 }
 
+/// Resolve an image reference off the async workers: `None` for `host`,
+/// else the rootfs directory to use as a lower layer and the image's
+/// config.
+async fn resolve_image(
+    reference: &str,
+    workspace: &std::path::Path,
+) -> Result<Option<(PathBuf, ImageConfig)>, BackendError> {
+    let owned = reference.to_string();
+    let workspace = workspace.to_path_buf();
+    let resolved = tokio::task::spawn_blocking(move || image::resolve(&owned, &workspace))
+        .await
+        .map_err(|e| runtime("resolving the image", e))?;
+    match resolved {
+        Ok(image::Image::Host) => Ok(None),
+        Ok(image::Image::Rootfs { dir, config }) => Ok(Some((dir, config))),
+        Err(message) => Err(BackendError::Image {
+            image: reference.to_string(),
+            message,
+        }),
+    }
+}
+
+fn push_index<T>(list: &mut Vec<T>, item: T) -> usize {
+    list.push(item);
+    list.len() - 1
+}
+
 fn runtime(what: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Runtime(format!("{what}: {e}"))
 }
@@ -156,25 +202,39 @@ impl Backend for DindBackend {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobHandle>, BackendError> {
-        let reference = image_of(job.image.as_ref()).to_string();
-        let workspace = ctx.workspace.clone();
-        let resolved = tokio::task::spawn_blocking(move || image::resolve(&reference, &workspace))
-            .await
-            .map_err(|e| runtime("resolving the image", e))?;
-        let rootfs = match resolved {
-            Ok(image::Image::Host) => None,
-            Ok(image::Image::Rootfs(dir)) => Some(dir),
-            Err(message) => {
-                return Err(BackendError::Image {
-                    image: image_of(job.image.as_ref()).to_string(),
+        let (rootfs, image_config) =
+            match resolve_image(image_of(job.image.as_ref()), &ctx.workspace).await? {
+                Some((dir, config)) => (Some(dir), config),
+                None => (None, ImageConfig::default()),
+            };
+        // One detached tree per use of an image (each is attached once):
+        // every service with an image, every step with one.
+        let mut trees = Vec::new();
+        let mut services = Vec::new();
+        for service in &job.services {
+            let (tree, config) = match resolve_image(&service.image.value, &ctx.workspace).await? {
+                Some((dir, config)) => (Some(push_index(&mut trees, dir)), config),
+                None => (None, ImageConfig::default()),
+            };
+            services.push(service::spec(service, tree, &config).map_err(|message| {
+                BackendError::Image {
+                    image: service.image.value.clone(),
                     message,
+                }
+            })?);
+        }
+        let mut step_images = Vec::new();
+        for step in &job.steps {
+            if let Some(image) = &step.image
+                && let Some((dir, config)) = resolve_image(&image.value, &ctx.workspace).await?
+            {
+                step_images.push(StepImage {
+                    loc: step.loc.clone(),
+                    name: step.name.clone(),
+                    tree: push_index(&mut trees, dir),
+                    config,
                 });
             }
-        };
-        if !job.services.is_empty() {
-            return Err(BackendError::Runtime(
-                "services are not supported by the dind runtime yet; use --mode dood".into(),
-            ));
         }
         // `host_paths` belong to the `host` image: a rootfs image has its
         // own toolchains, and a host directory over them would shadow them.
@@ -253,8 +313,13 @@ impl Backend for DindBackend {
             rootfs,
             ids: self.ids.clone(),
             cgroup_procs: cgroup.procs_files(),
+            trees,
+            services,
+            force_copy: self.force_copy,
         };
         let mut container = Container::start(&self.helper, &config, cgroup, state)?;
+        container.image = image_config;
+        container.step_images = step_images;
         let ready = tokio::select! {
             reply = container.control.recv::<Reply>() => reply,
             () = cancel.cancelled() => {
@@ -263,11 +328,33 @@ impl Backend for DindBackend {
             }
         };
         match ready {
-            Ok(Some(Reply::Ready)) => Ok(Box::new(container)),
+            Ok(Some(Reply::Ready(notes))) => {
+                for note in &notes {
+                    let _ = out.send(note_line(note)).await;
+                }
+                container.services.flush(out).await;
+                Ok(Box::new(container))
+            }
             Ok(Some(Reply::SetupFailed(msg))) => {
                 container.stop().await;
                 Err(BackendError::Runtime(format!(
                     "cannot build the container: {msg}"
+                )))
+            }
+            Ok(Some(Reply::ServiceFailed { alias, message })) => {
+                // Stopping ends every service, so the output pumps reach
+                // end of file and the failed service's last words are in.
+                container.stop().await;
+                container.services.finish().await;
+                let tail = container.services.tail(&alias, SERVICE_TAIL);
+                container.services.flush(out).await;
+                Err(BackendError::Runtime(format!(
+                    "service `{alias}` did not start: {message}{}",
+                    if tail.is_empty() {
+                        " (it printed nothing)".to_string()
+                    } else {
+                        format!("; its last output: {}", tail.join(" | "))
+                    }
                 )))
             }
             other => {
@@ -372,6 +459,21 @@ struct Container {
     /// The host directory bind-mounted at [`WORKSPACE`]: artifacts are
     /// copied in and out of it on the host.
     workspace: std::path::PathBuf,
+    /// The services' output, queued for the job's output.
+    services: ServiceLogs,
+    /// The job image's config (its `Env` is below the job's variables).
+    image: ImageConfig,
+    /// The steps with an image of their own.
+    step_images: Vec<StepImage>,
+}
+
+/// A step with an image of its own, found by its location and name.
+struct StepImage {
+    loc: crate::model::Loc,
+    name: String,
+    /// Its tree in [`ContainerConfig::trees`].
+    tree: usize,
+    config: ImageConfig,
 }
 
 impl Container {
@@ -430,8 +532,22 @@ impl Container {
             cgroup: Some(cgroup),
             state: Some(state),
             workspace: config.workspace.clone(),
+            services: ServiceLogs::default(),
+            image: ImageConfig::default(),
+            step_images: Vec::new(),
         };
-        protocol::send(container.control.fd.get_ref().as_fd(), config, &[])
+        // One output pipe per service: the write ends ride with the config
+        // (the init hands each to its service), the read ends stay here.
+        let mut write_ends = Vec::new();
+        for spec in &config.services {
+            let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
+            let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(r)
+                .map_err(|e| runtime("pipe", e))?;
+            container.services.follow(&spec.alias, reader);
+            write_ends.push(w);
+        }
+        let raw: Vec<std::os::fd::RawFd> = write_ends.iter().map(|w| w.as_raw_fd()).collect();
+        protocol::send(container.control.fd.get_ref().as_fd(), config, &raw)
             .map_err(|e| runtime("sending the container config", e))?;
         Ok(container)
     }
@@ -517,15 +633,14 @@ impl JobHandle for Container {
         out: &OutputSender,
         cancel: &CancellationToken,
     ) -> Result<StepExit, BackendError> {
-        if let Some(image) = &step.image {
-            return Err(BackendError::Image {
-                image: image.value.clone(),
-                message: "a step with an image of its own is not supported by dind yet; \
-                          run it as a job of its own"
-                    .into(),
-            });
-        }
-        let spec = step_spec(step, env);
+        // A step whose image is `host` has no entry: it runs in the job's
+        // root like any other.
+        let own = self
+            .step_images
+            .iter()
+            .find(|s| step.image.is_some() && s.loc == step.loc && s.name == step.name);
+        let mut spec = step_spec(step, env, own.map_or(&self.image, |s| &s.config));
+        spec.tree = own.map(|s| s.tree);
         let memfd =
             spec_memfd(&spec).map_err(|e| runtime("passing the step to the container", e))?;
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;
@@ -551,6 +666,7 @@ impl JobHandle for Container {
                 pump(stderr, Stream::Stderr, out)
             )
         };
+        self.services.flush(out).await;
         tokio::pin!(pumps);
         let mut reply: Option<Reply> = None;
         let mut drained = false;
@@ -565,6 +681,7 @@ impl JobHandle for Container {
                     }
                 }
                 _ = &mut pumps, if !drained => drained = true,
+                () = self.services.news() => self.services.flush(out).await,
                 () = cancel.cancelled(), if !killed => {
                     killed = true;
                     self.control
@@ -574,6 +691,7 @@ impl JobHandle for Container {
                 }
             }
         }
+        self.services.flush(out).await;
         let exit = match reply {
             Some(Reply::Exited(code)) => StepExit::Code(code),
             Some(Reply::Signaled(sig)) => StepExit::Signal(sig),
@@ -612,15 +730,13 @@ impl JobHandle for Container {
 }
 
 /// What the init runs for `step`: its shell with the script, the layered
-/// env (plus PATH and HOME when missing), in the workspace or `workdir`.
-fn step_spec(step: &Step, env: &Env) -> StepSpec {
+/// env (defaults < the image's `Env` < the step's), as the image's `User`,
+/// in the workspace or `workdir` (a CI step starts in the checkout, so
+/// the image's `WorkingDir` does not apply).
+fn step_spec(step: &Step, env: &Env, image: &ImageConfig) -> StepSpec {
     let mut argv = step.shell.clone();
     argv.push(step.run.clone());
-    let mut vars = Env::new();
-    vars.set("PATH", process::step_default_path(), None);
-    vars.set("HOME", "/root", None);
-    vars.set("CI", "true", None);
-    let vars = vars.with(env);
+    let vars = base_env(image).with(env);
     let cwd = match &step.workdir {
         Some(w) if w.value.starts_with('/') => w.value.clone(),
         Some(w) => format!("{WORKSPACE}/{}", w.value),
@@ -630,7 +746,23 @@ fn step_spec(step: &Step, env: &Env) -> StepSpec {
         argv,
         env: vars.to_pairs(),
         cwd,
+        tree: None,
+        user: image.user.clone(),
     }
+}
+
+/// PATH, HOME and CI, then the image's `Env` over them.
+fn base_env(image: &ImageConfig) -> Env {
+    let mut vars = Env::new();
+    vars.set("PATH", process::step_default_path(), None);
+    vars.set("HOME", "/root", None);
+    vars.set("CI", "true", None);
+    for pair in &image.env {
+        if let Some((name, value)) = pair.split_once('=') {
+            vars.set(name, value, None);
+        }
+    }
+    vars
 }
 
 fn spec_memfd(spec: &StepSpec) -> std::io::Result<OwnedFd> {
@@ -644,45 +776,56 @@ fn spec_memfd(spec: &StepSpec) -> std::io::Result<OwnedFd> {
 
 /// Forward `reader`'s lines to `out` until end of file.
 async fn pump(mut reader: impl AsyncRead + Unpin, stream: Stream, out: &OutputSender) {
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let batch = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => lines.push(&buf[..n]),
         };
-        pending.extend_from_slice(&buf[..n]);
-        let mut start = 0;
-        while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = pending[start..start + pos].to_vec();
-            start += pos + 1;
+        let done = batch.is_none();
+        for bytes in batch.unwrap_or_else(|| lines.rest()) {
             // A closed receiver means nobody wants the output any more;
             // keep reading so the step does not block on a full pipe.
-            let _ = out
-                .send(OutputLine {
-                    stream,
-                    bytes: line,
-                })
-                .await;
+            let _ = out.send(OutputLine { stream, bytes }).await;
         }
-        pending.drain(..start);
-        while pending.len() >= MAX_LINE {
-            let rest = pending.split_off(MAX_LINE);
-            let line = std::mem::replace(&mut pending, rest);
-            let _ = out
-                .send(OutputLine {
-                    stream,
-                    bytes: line,
-                })
-                .await;
+        if done {
+            break;
         }
     }
-    if !pending.is_empty() {
-        let _ = out
-            .send(OutputLine {
-                stream,
-                bytes: pending,
-            })
-            .await;
+}
+
+/// Splits a byte stream into lines (without their newline; a line longer
+/// than [`MAX_LINE`] in pieces).
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// The complete lines after `data` arrived (always `Some`).
+    fn push(&mut self, data: &[u8]) -> Option<Vec<Vec<u8>>> {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(pos) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            out.push(self.pending[start..start + pos].to_vec());
+            start += pos + 1;
+        }
+        self.pending.drain(..start);
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            out.push(std::mem::replace(&mut self.pending, rest));
+        }
+        Some(out)
+    }
+
+    /// At end of stream: the last, unterminated line, if any.
+    fn rest(&mut self) -> Vec<Vec<u8>> {
+        if self.pending.is_empty() {
+            Vec::new()
+        } else {
+            vec![std::mem::take(&mut self.pending)]
+        }
     }
 }

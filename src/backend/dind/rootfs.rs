@@ -114,6 +114,71 @@ impl NewRoot {
             Some("mode=0755"),
         )
         .context(|| format!("mounting the root tmpfs on {}", dir.display()))?;
+        NewRoot::open(dir)
+    }
+
+    /// Mount an image as the new root: `lower` (a detached tree of the
+    /// image's rootfs, ID-mapped by the shim) read-only below, a tmpfs
+    /// above for what the job writes. Everything lives under a staging
+    /// tmpfs at `dir`; the root is `dir/merged`.
+    ///
+    /// The upper layer is an overlay where the kernel allows one in the
+    /// user namespace; where it refuses (or `force_copy` asks), the lower
+    /// layer is copied into the tmpfs instead, and the returned note says
+    /// so for the job's output.
+    pub fn mount_image(
+        dir: &Path,
+        lower: BorrowedFd<'_>,
+        force_copy: bool,
+    ) -> Result<(NewRoot, Option<String>)> {
+        let staging = NewRoot::mount_tmpfs(dir)?;
+        for d in ["/lower", "/upper", "/work", "/merged"] {
+            staging.mkdir(d, 0o755)?;
+        }
+        staging.attach(lower, "/lower", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+        let at = |d: &str| staging.path.join(d);
+        let merged = at("merged");
+        let refused = if force_copy {
+            "forced by NESTCI_DIND_COPY_ROOTFS".to_string()
+        } else {
+            // userxattr: inside a user namespace overlay keeps its metadata
+            // in user.overlay.* xattrs (trusted.* needs host privileges).
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                at("lower").display(),
+                at("upper").display(),
+                at("work").display()
+            );
+            match mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(data.as_str()),
+            ) {
+                Ok(()) => return Ok((NewRoot::open(&merged)?, None)),
+                Err(e) => format!("the kernel refused overlayfs in the user namespace: {e}"),
+            }
+        };
+        // The fallback: a private copy of the image on the staging tmpfs,
+        // bound onto itself because pivot_root needs a mount point.
+        copy_tree(&at("lower"), &merged)
+            .context(|| "copying the image into the job's writable layer".into())?;
+        mount(
+            Some(&merged),
+            &merged,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .context(|| "binding the copied image".into())?;
+        let note = format!(
+            "{refused}; copied the image into the job's writable layer instead of an overlay (slower, and it takes memory)"
+        );
+        Ok((NewRoot::open(&merged)?, Some(note)))
+    }
+
+    fn open(dir: &Path) -> Result<NewRoot> {
         let fd = nix::fcntl::open(
             dir,
             nix::fcntl::OFlag::O_PATH
@@ -126,45 +191,6 @@ impl NewRoot {
             path: dir.to_path_buf(),
             fd,
         })
-    }
-
-    /// Mount an overlay as the new root: `lower` (a detached tree of the
-    /// image's rootfs, ID-mapped by the shim) read-only below, a tmpfs
-    /// above for what the job writes. Everything lives under a staging
-    /// tmpfs at `dir`; the overlay at `dir/merged` becomes the root.
-    pub fn mount_overlay(dir: &Path, lower: BorrowedFd<'_>) -> Result<NewRoot> {
-        let staging = NewRoot::mount_tmpfs(dir)?;
-        for d in ["/lower", "/upper", "/work", "/merged"] {
-            staging.mkdir(d, 0o755)?;
-        }
-        staging.attach(lower, "/lower", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
-        let at = |d: &str| staging.path.join(d).to_string_lossy().into_owned();
-        // userxattr: inside a user namespace overlay keeps its metadata in
-        // user.overlay.* xattrs (trusted.* needs host privileges).
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},userxattr",
-            at("lower"),
-            at("upper"),
-            at("work")
-        );
-        let merged = staging.path.join("merged");
-        mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(data.as_str()),
-        )
-        .context(|| "mounting the image's overlay (a kernel without overlay in user namespaces needs a copy, not implemented yet)".into())?;
-        let fd = nix::fcntl::open(
-            &merged,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .context(|| "opening the overlay".into())?;
-        Ok(NewRoot { path: merged, fd })
     }
 
     /// An `O_PATH` fd on `inner`, resolved without leaving the root.
@@ -434,6 +460,38 @@ impl NewRoot {
         Ok(())
     }
 
+    /// Install the job's `/etc/hostname`, `/etc/hosts` and
+    /// `/etc/resolv.conf` ([`etc_files`]): written under `/run/nestci` and
+    /// bound read-only over the image's files, or written in place when
+    /// the image has none.
+    pub fn install_etc(&self, files: &[(&str, Vec<u8>)]) -> Result<()> {
+        self.mkdir("/run/nestci", 0o755)?;
+        for (name, content) in files {
+            let ours = format!("/run/nestci/{name}");
+            self.write(&ours, content)?;
+            let theirs = format!("/etc/{name}");
+            if self.is_file(&theirs) {
+                let src = self.target(&ours)?;
+                let tree = open_tree(
+                    Some(src.as_fd()),
+                    Path::new(""),
+                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32,
+                )
+                .context(|| format!("cloning {ours}"))?;
+                self.attach(
+                    tree.as_fd(),
+                    &theirs,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                )?;
+            } else if !self.exists(&theirs) && self.exists("/etc") {
+                // An image without the file: the job's own copy (writable
+                // images only; the host image always has these files).
+                let _ = self.write(&theirs, content);
+            }
+        }
+        Ok(())
+    }
+
     /// Make the new root `/` and detach the old one. After this nothing of
     /// the host's tree is reachable but what was bound in.
     pub fn pivot(self) -> Result<()> {
@@ -446,6 +504,64 @@ impl NewRoot {
         chdir("/").context(|| "chdir /".into())?;
         Ok(())
     }
+}
+
+/// The job's `/etc` files: its hostname, `hosts` with the services'
+/// aliases on the loopback address (they share the job's network
+/// namespace, like containers in a pod), and the host's `resolv.conf`.
+pub fn etc_files(hostname: &str, aliases: &[String]) -> Vec<(&'static str, Vec<u8>)> {
+    let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    let mut names = hostname.to_string();
+    for alias in aliases {
+        names.push(' ');
+        names.push_str(alias);
+    }
+    let hosts = format!(
+        "127.0.0.1\tlocalhost {names}\n::1\tlocalhost ip6-localhost ip6-loopback {hostname}\n"
+    );
+    vec![
+        ("hostname", format!("{hostname}\n").into_bytes()),
+        ("hosts", hosts.into_bytes()),
+        ("resolv.conf", resolv),
+    ]
+}
+
+/// Copy the tree `from` into the existing directory `to`: files,
+/// directories, symlinks and fifos with their modes and owners (device
+/// nodes cannot be made in a user namespace and are skipped; hard links
+/// become separate files). Runs in the init before `pivot_root`, on paths
+/// of the staging tmpfs only; symlinks are recreated, never followed.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let meta = fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst)?;
+        } else if std::os::unix::fs::FileTypeExt::is_fifo(&kind) {
+            nix::unistd::mkfifo(&dst, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+        } else {
+            continue;
+        }
+        // Owner before mode: chown clears the set-uid/set-gid bits.
+        // An id without a mapping in this namespace (EINVAL) keeps ours.
+        match std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid())) {
+            Err(e) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
+            _ => {}
+        }
+        if !kind.is_symlink() {
+            fs::set_permissions(&dst, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
 }
 
 /// A hostname the kernel takes: letters, digits, `-` and `.`, at most 63

@@ -25,10 +25,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid, read, setgroups, sethostname, setresgid, setresuid};
 
 use super::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
-use super::step;
+use super::{service, step};
 use crate::backend::dind::hostimage;
-use crate::backend::dind::rootfs::{Context, NewRoot};
+use crate::backend::dind::rootfs::{self, Context, NewRoot};
 use crate::backend::dind::seccomp::{self, Filters};
+use crate::backend::dind::subroot::{self, Shared};
 use crate::backend::dind::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID};
 
 /// The fds the init gets from the shim (its copies, same numbers).
@@ -47,6 +48,21 @@ pub struct Inherited {
     pub host_paths: Vec<Option<OwnedFd>>,
     /// The image's rootfs tree (ID-mapped for root), for non-host images.
     pub rootfs: Option<OwnedFd>,
+    /// Trees of [`ContainerConfig::trees`] the shim could make (same
+    /// order); the init clones the missing ones itself.
+    pub trees: Vec<Option<OwnedFd>>,
+    /// Write ends of the services' output pipes, in config order.
+    pub service_out: Vec<OwnedFd>,
+}
+
+/// What the init keeps once the container is built.
+struct Built {
+    filters: Filters,
+    /// Detached image trees for services and image steps, each taken once.
+    trees: Vec<Option<OwnedFd>>,
+    /// The job's `/etc` files, for sub-roots.
+    etc: Vec<(&'static str, Vec<u8>)>,
+    notes: Vec<String>,
 }
 
 /// The init's main function, run in the cloned child; returns its exit code.
@@ -65,18 +81,58 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
     drop(fds.go);
 
     let sock = fds.sock.as_fd();
-    match setup(config, fds.workspace, &fds.host_paths, fds.rootfs) {
-        Ok(filters) => {
-            if protocol::send(sock, &Reply::Ready, &[]).is_err() {
-                return 1;
-            }
-            serve(sock, &filters)
-        }
+    let mut built = match setup(
+        config,
+        fds.workspace,
+        &fds.host_paths,
+        fds.rootfs,
+        fds.trees,
+    ) {
+        Ok(built) => built,
         Err(e) => {
             let _ = protocol::send(sock, &Reply::SetupFailed(e), &[]);
-            1
+            return 1;
+        }
+    };
+    // Services after the pivot: each builds its root from the job's (see
+    // subroot), and the job must be complete before they may start.
+    let mut services = Vec::new();
+    for (spec, output) in config.services.iter().zip(fds.service_out) {
+        let tree = match spec.tree.map(|i| take_tree(&mut built.trees, i)) {
+            Some(Ok(tree)) => Some(tree),
+            Some(Err(e)) => {
+                let _ = protocol::send(sock, &Reply::SetupFailed(e), &[]);
+                return 1;
+            }
+            None => None,
+        };
+        let shared = Shared {
+            workspace: false,
+            etc: &built.etc,
+            force_copy: config.force_copy,
+        };
+        match service::start(spec, tree, output, &shared, &built.filters, sock) {
+            Ok(service) => services.push(service),
+            Err(service::Failed(reply)) => {
+                let _ = protocol::send(sock, &reply, &[]);
+                kill_all(&[]);
+                return 1;
+            }
         }
     }
+    let spare: Vec<u64> = services.iter().map(|s| s.mnt_ns).collect();
+    if protocol::send(sock, &Reply::Ready(std::mem::take(&mut built.notes)), &[]).is_err() {
+        return 1;
+    }
+    serve(sock, config, &mut built, &spare)
+}
+
+/// Take tree `index` out of `trees`; each is attached exactly once.
+fn take_tree(trees: &mut [Option<OwnedFd>], index: usize) -> Result<OwnedFd, String> {
+    trees
+        .get_mut(index)
+        .and_then(Option::take)
+        .ok_or_else(|| format!("image tree {index} is missing or was used already"))
 }
 
 /// Become root of the namespace, build the container, pivot into it.
@@ -85,7 +141,8 @@ fn setup(
     workspace: Option<OwnedFd>,
     host_paths: &[Option<OwnedFd>],
     rootfs: Option<OwnedFd>,
-) -> Result<Filters, String> {
+    trees: Vec<Option<OwnedFd>>,
+) -> Result<Built, String> {
     // Ids first: until now we were the overflow uid, unable to create
     // files anyone could own.
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -98,7 +155,27 @@ fn setup(
     // the usual 022 back before exec).
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    build_root(config, workspace, host_paths, rootfs).map_err(|e| e.to_string())?;
+    // The trees the shim could not make (no CAP_SYS_ADMIN on the host):
+    // cloned here, unmapped, while the host's paths are still reachable.
+    let trees = config
+        .trees
+        .iter()
+        .zip(trees.into_iter().chain(std::iter::repeat_with(|| None)))
+        .map(|(dir, tree)| match tree {
+            Some(tree) => Ok(Some(tree)),
+            None => sys::open_tree(
+                None,
+                dir,
+                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | sys::AT_RECURSIVE,
+            )
+            .map(Some)
+            .map_err(|e| format!("cloning the image rootfs {}: {e}", dir.display())),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let aliases: Vec<String> = config.services.iter().map(|s| s.alias.clone()).collect();
+    let etc = rootfs::etc_files(&config.hostname, &aliases);
+    let notes =
+        build_root(config, workspace, host_paths, rootfs, &etc).map_err(|e| e.to_string())?;
 
     // The job's own network namespace: loopback only, but up.
     sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
@@ -106,7 +183,12 @@ fn setup(
     // After the mounts (which read our own /proc entries): from here on a
     // step cannot ptrace us or open /proc/1/{mem,exe,environ}.
     prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
-    seccomp::default_filters()
+    Ok(Built {
+        filters: seccomp::default_filters()?,
+        trees,
+        etc,
+        notes,
+    })
 }
 
 fn build_root(
@@ -114,7 +196,8 @@ fn build_root(
     workspace: Option<OwnedFd>,
     host_paths: &[Option<OwnedFd>],
     rootfs: Option<OwnedFd>,
-) -> crate::backend::dind::rootfs::Result<()> {
+    etc: &[(&str, Vec<u8>)],
+) -> crate::backend::dind::rootfs::Result<Vec<String>> {
     // Without a tree from the shim (no CAP_SYS_ADMIN on the host), clone
     // the image's rootfs here, unmapped.
     let rootfs = match (rootfs, &config.rootfs) {
@@ -129,9 +212,9 @@ fn build_root(
         ),
         (None, None) => None,
     };
-    let root = match &rootfs {
-        Some(tree) => NewRoot::mount_overlay(&config.root_dir, tree.as_fd())?,
-        None => NewRoot::mount_tmpfs(&config.root_dir)?,
+    let (root, note) = match &rootfs {
+        Some(tree) => NewRoot::mount_image(&config.root_dir, tree.as_fd(), config.force_copy)?,
+        None => (NewRoot::mount_tmpfs(&config.root_dir)?, None),
     };
     let host_paths: Vec<hostimage::HostPath<'_>> = config
         .host_paths
@@ -178,53 +261,22 @@ fn build_root(
     // hidden by the tmpfs above. (Only the host image has any.)
     hostimage::expose_all(&root, &host_paths)?;
     root.populate_dev()?;
-    write_etc(&root, &config.hostname)?;
+    root.install_etc(etc)?;
+    root.mkdir(subroot::STAGING, 0o755)?;
     // /proc before the old root goes (see rootfs's module docs).
     root.mount_proc()?;
     root.mount_sys()?;
-    root.pivot()
-}
-
-/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` of the job, bound
-/// over the image's (read-only) files.
-fn write_etc(root: &NewRoot, hostname: &str) -> crate::backend::dind::rootfs::Result<()> {
-    root.mkdir("/run/nestci", 0o755)?;
-    let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
-    let hosts = format!(
-        "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback {hostname}\n"
-    );
-    for (name, content) in [
-        ("hostname", format!("{hostname}\n").into_bytes()),
-        ("hosts", hosts.into_bytes()),
-        ("resolv.conf", resolv),
-    ] {
-        let ours = format!("/run/nestci/{name}");
-        root.write(&ours, &content)?;
-        let theirs = format!("/etc/{name}");
-        if root.is_file(&theirs) {
-            let src = root.target(&ours)?;
-            let tree = sys::open_tree(
-                Some(src.as_fd()),
-                std::path::Path::new(""),
-                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32,
-            )
-            .context(|| format!("cloning {ours}"))?;
-            root.attach(
-                tree.as_fd(),
-                &theirs,
-                sys::MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            )?;
-        } else if !root.exists(&theirs) && root.exists("/etc") {
-            // An image without the file: the job's own copy (writable
-            // images only; the host image always has these files).
-            let _ = root.write(&theirs, &content);
-        }
-    }
-    Ok(())
+    root.pivot()?;
+    Ok(note.into_iter().collect())
 }
 
 /// Serve requests until the runner closes the socket.
-fn serve(sock: BorrowedFd<'_>, filters: &Filters) -> isize {
+fn serve(
+    sock: BorrowedFd<'_>,
+    config: &ContainerConfig,
+    built: &mut Built,
+    spare: &[u64],
+) -> isize {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     if mask.thread_block().is_err() {
@@ -252,7 +304,7 @@ fn serve(sock: BorrowedFd<'_>, filters: &Filters) -> isize {
                     let reply = if running.is_some() {
                         Some(Reply::Error("a step is already running".into()))
                     } else {
-                        match start_step(fds, filters) {
+                        match start_step(fds, config, built) {
                             Ok(pid) => {
                                 running = Some(pid);
                                 None
@@ -264,25 +316,26 @@ fn serve(sock: BorrowedFd<'_>, filters: &Filters) -> isize {
                         let _ = protocol::send(sock, &reply, &[]);
                     }
                 }
-                Ok(Some((Request::Kill, _))) => kill_all(),
+                Ok(Some((Request::Kill, _))) => kill_all(spare),
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
-                // The runner is gone or done: end the container.
+                // The runner is gone or done: end the container, services
+                // included.
                 Ok(None) | Err(_) => {
-                    kill_all();
+                    kill_all(&[]);
                     return 0;
                 }
             }
         }
         if child_ready {
             while let Ok(Some(_)) = sigfd.read_signal() {}
-            reap(sock, &mut running);
+            reap(sock, &mut running, spare);
         }
     }
 }
 
 /// Collect every exited child; when it is the step, end what is left of
 /// it and tell the runner.
-fn reap(sock: BorrowedFd<'_>, running: &mut Option<Pid>) {
+fn reap(sock: BorrowedFd<'_>, running: &mut Option<Pid>, spare: &[u64]) {
     loop {
         let (pid, reply) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => (pid, Reply::Exited(code)),
@@ -295,16 +348,18 @@ fn reap(sock: BorrowedFd<'_>, running: &mut Option<Pid>) {
             // A step's processes end with it: background children left
             // behind would hold its output open and keep running into the
             // next step (and a fork bomb would keep the pids limit full).
-            kill_all();
+            // The services stay.
+            kill_all(spare);
             *running = None;
             let _ = protocol::send(sock, &reply, &[]);
         }
     }
 }
 
-/// SIGKILL every process of the namespace but ourselves, pass after pass
-/// until none is left alive (a fork bomb may fork while we kill).
-fn kill_all() {
+/// SIGKILL every process of the namespace but ourselves and the processes
+/// in the `spare` mount namespaces (the services), pass after pass until
+/// none is left alive (a fork bomb may fork while we kill).
+fn kill_all(spare: &[u64]) {
     const MAX_PASSES: usize = 10_000;
     for _ in 0..MAX_PASSES {
         let mut alive = 0;
@@ -319,7 +374,7 @@ fn kill_all() {
             else {
                 continue;
             };
-            if pid == 1 || is_zombie(pid) {
+            if pid == 1 || is_zombie(pid) || in_namespaces(pid, spare) {
                 continue;
             }
             if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
@@ -330,6 +385,13 @@ fn kill_all() {
             return;
         }
     }
+}
+
+/// Whether `pid` lives in one of the mount namespaces `inodes`.
+fn in_namespaces(pid: i32, inodes: &[u64]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    !inodes.is_empty()
+        && fs::metadata(format!("/proc/{pid}/ns/mnt")).is_ok_and(|m| inodes.contains(&m.ino()))
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -343,7 +405,11 @@ fn is_zombie(pid: i32) -> bool {
 }
 
 /// Fork the step's process; it hardens itself and execs (see [`step`]).
-fn start_step(fds: Vec<OwnedFd>, filters: &Filters) -> Result<Pid, String> {
+fn start_step(
+    fds: Vec<OwnedFd>,
+    config: &ContainerConfig,
+    built: &mut Built,
+) -> Result<Pid, String> {
     let [spec, stdout, stderr]: [OwnedFd; 3] = fds
         .try_into()
         .map_err(|_| "a run request needs three fds (spec, stdout, stderr)".to_string())?;
@@ -354,11 +420,33 @@ fn start_step(fds: Vec<OwnedFd>, filters: &Filters) -> Result<Pid, String> {
     let spec: StepSpec =
         serde_json::from_slice(&text).map_err(|e| format!("bad step spec: {e}"))?;
     let prepared = step::Prepared::new(&spec)?;
+    let tree = spec
+        .tree
+        .map(|i| take_tree(&mut built.trees, i))
+        .transpose()?;
     // SAFETY: the init is single-threaded (the shim cloned it from a
     // single-threaded process and it started no threads), so the child
     // may run ordinary code until it execs.
     match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
-        nix::unistd::ForkResult::Child => step::exec(&prepared, stdout, stderr, filters),
+        nix::unistd::ForkResult::Child => {
+            if let Some(tree) = tree {
+                // A step with an image of its own: its root first, still
+                // with the init's capabilities (step::exec drops them).
+                let shared = Shared {
+                    workspace: true,
+                    etc: &built.etc,
+                    force_copy: config.force_copy,
+                };
+                if let Err(e) = subroot::enter(tree, &shared) {
+                    let msg = format!("nestci: cannot build the step's root: {e}\n");
+                    let _ = nix::unistd::write(&stderr, msg.as_bytes());
+                    // SAFETY: _exit ends this forked child without running
+                    // the init's destructors.
+                    unsafe { libc::_exit(126) }
+                }
+            }
+            step::exec(&prepared, stdout, stderr, None, &built.filters)
+        }
         nix::unistd::ForkResult::Parent { child } => Ok(child),
     }
 }

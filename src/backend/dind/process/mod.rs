@@ -7,7 +7,10 @@
 //!     └─ init     clone(NEWUSER|NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET|NEWCGROUP):
 //!        │        pid 1 of the job's pid namespace, builds the container,
 //!        │        then serves the runner's requests
-//!        └─ step  fork of the init per step: hardened, then exec'd
+//!        ├─ service  fork of the init per service, in a mount namespace
+//!        │           and root of its own (its image), then exec'd
+//!        └─ step  fork of the init per step: hardened, then exec'd (a step
+//!                 with an image of its own first enters its own root)
 //! ```
 //!
 //! Why a re-exec: forking a multi-threaded tokio process leaves the child
@@ -24,6 +27,7 @@
 
 pub mod init;
 pub mod protocol;
+mod service;
 pub mod shim;
 mod step;
 

@@ -26,8 +26,9 @@ use crate::backend::dind::idmap::IdPlan;
 
 /// Largest control message; configs and replies are far below it.
 pub const MAX_MESSAGE: usize = 64 * 1024;
-/// At most this many fds ride on one message.
-const MAX_FDS: usize = 4;
+/// At most this many fds ride on one message (the config carries one
+/// output pipe per service).
+const MAX_FDS: usize = 64;
 
 /// Everything the shim and the init need to build a job's container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,8 +49,34 @@ pub struct ContainerConfig {
     /// `cgroup.procs` files of the job's cgroups, joined before the
     /// container starts.
     pub cgroup_procs: Vec<PathBuf>,
+    /// Image rootfs directories for the job's services and image steps,
+    /// one entry per *use*: each becomes one detached mount tree that is
+    /// attached exactly once (see [`super::super::subroot`]).
+    pub trees: Vec<PathBuf>,
+    /// The job's services, started before the container says ready. The
+    /// config message carries one fd per service: the write end of its
+    /// output pipe, in this order.
+    pub services: Vec<ServiceSpec>,
+    /// Copy the image into the writable layer instead of mounting an
+    /// overlay (also done when the kernel refuses the overlay).
+    pub force_copy: bool,
 }
 
+/// A service: a process tree in its own mount namespace (its image's
+/// rootfs) sharing the job's network namespace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// The name steps reach it by (an `/etc/hosts` entry for 127.0.0.1).
+    pub alias: String,
+    /// What it runs, as a step's argv/env/cwd.
+    pub process: StepSpec,
+    /// Index into [`ContainerConfig::trees`]; `None` runs the service in
+    /// the job's own root (the `host` image).
+    pub tree: Option<usize>,
+    /// TCP ports that must accept a connection on 127.0.0.1 before the job
+    /// is ready; empty: ready once the command is exec'd.
+    pub ports: Vec<u16>,
+}
 /// What a step runs, sent in a memfd.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepSpec {
@@ -58,6 +85,14 @@ pub struct StepSpec {
     pub env: Vec<String>,
     /// Absolute path inside the container.
     pub cwd: String,
+    /// Index into [`ContainerConfig::trees`] for a step with an image of
+    /// its own; `None` runs in the job's root.
+    #[serde(default)]
+    pub tree: Option<usize>,
+    /// The image's `User` (`name`, `uid` or `uid:gid`, looked up in the
+    /// step's root); `None`: container root.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Runner → init.
@@ -72,10 +107,13 @@ pub enum Request {
 /// Init → runner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
-    /// The container is built; steps may run.
-    Ready,
+    /// The container is built and its services are up; steps may run.
+    /// The notes are for the job's output (a fallback that was taken).
+    Ready(Vec<String>),
     /// Building the container failed; the init exits.
     SetupFailed(String),
+    /// A service did not come up (then the init exits too).
+    ServiceFailed { alias: String, message: String },
     /// The step's process exited with this code.
     Exited(i32),
     /// The step's process was killed by this signal.

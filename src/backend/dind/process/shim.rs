@@ -52,7 +52,8 @@ fn run() -> Result<i32, String> {
     // SAFETY: the runner hands us the control socket as fd 0 and nothing
     // else in this process uses stdin; from here `sock` owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(0) };
-    let (config, _) = protocol::recv::<ContainerConfig>(sock.as_fd())
+    // The fds with the config: the services' output pipes.
+    let (config, service_out) = protocol::recv::<ContainerConfig>(sock.as_fd())
         .map_err(|e| format!("reading the container config: {e}"))?
         .ok_or("the runner closed the control socket before sending the config")?;
 
@@ -87,6 +88,19 @@ fn run() -> Result<i32, String> {
             ),
             _ => None,
         };
+    // The same for the images of services and image steps: one tree per
+    // use, since a detached tree is attached only once.
+    let trees = config
+        .trees
+        .iter()
+        .map(|dir| {
+            if host_admin && nix::unistd::Uid::effective().is_root() {
+                idmapped_tree(dir, &config.ids.uid_map, &config.ids.gid_map).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     // Host paths are cloned here too, while we can still traverse the
     // invoking user's home.
     let host_paths = config
@@ -110,6 +124,8 @@ fn run() -> Result<i32, String> {
         workspace,
         host_paths,
         rootfs,
+        trees,
+        service_out,
     });
     let mut stack = vec![0u8; INIT_STACK];
     let flags = CloneFlags::CLONE_NEWUSER

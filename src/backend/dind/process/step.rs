@@ -7,17 +7,22 @@
 //! 2. a session of its own, so the step's process group can be told apart;
 //! 3. stdio: /dev/null in, the runner's pipes out;
 //! 4. every other fd closed — the control socket, the signalfd and any fd
-//!    of the host must not reach the step;
+//!    of the host must not reach the step — but for a service's "ready"
+//!    pipe, kept as fd 3 with close-on-exec: its end of file tells the
+//!    init that the exec happened;
 //! 5. the working directory entered *by path, inside the new root* and
 //!    checked to be reachable from `/` (a cwd outside the root is how the
 //!    CVE-2024-21626 class escapes);
-//! 6. capabilities narrowed to Docker's 14, then `no_new_privs`, then the
-//!    seccomp filter — last, so that the calls above are not filtered, and
-//!    after no_new_privs, which an unprivileged filter requires;
+//! 6. capabilities narrowed to Docker's 14; then the image's `User`, if
+//!    any (looked up in the step's own root, so after the pivot; a switch
+//!    away from uid 0 clears the remaining capabilities, as in Docker);
+//!    then `no_new_privs`, then the seccomp filter — last, so that the
+//!    calls above are not filtered, and after no_new_privs, which an
+//!    unprivileged filter requires;
 //! 7. exec, searching `PATH` of the step's environment.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
 use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, getcwd, setsid};
@@ -35,6 +40,7 @@ pub struct Prepared {
     argv: Vec<CString>,
     env: Vec<CString>,
     cwd: String,
+    user: Option<String>,
     /// Candidate paths for argv[0], in PATH order.
     candidates: Vec<CString>,
 }
@@ -70,6 +76,7 @@ impl Prepared {
             argv,
             env,
             cwd: spec.cwd.clone(),
+            user: spec.user.clone(),
             candidates,
         })
     }
@@ -78,12 +85,30 @@ impl Prepared {
 /// Become the step and exec it; never returns. On failure the reason goes
 /// to the step's stderr and the exit code is 127 (command not found) or
 /// 126 (anything else), as a shell would report.
-pub fn exec(step: &Prepared, stdout: OwnedFd, stderr: OwnedFd, filters: &Filters) -> ! {
-    let (code, msg) = match become_step(step, stdout, stderr, filters) {
+/// With `ready`, the reason also goes there (see [`super::service`]).
+pub fn exec(
+    step: &Prepared,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    ready: Option<OwnedFd>,
+    filters: &Filters,
+) -> ! {
+    // From here the ready pipe is tracked by number: become_step moves it
+    // to fd 3, and a failure must be reported wherever it is by then.
+    let mut ready = ready.map(std::os::fd::IntoRawFd::into_raw_fd);
+    let (code, msg) = match become_step(step, stdout, stderr, &mut ready, filters) {
         Ok(never) => match never {},
         Err((code, msg)) => (code, msg),
     };
-    eprintln!("nestci: cannot start the step: {msg}");
+    if let Some(fd) = ready {
+        eprintln!("nestci: cannot start the service: {msg}");
+        // SAFETY: `fd` is the ready pipe's write end, open in this process
+        // (become_step keeps `ready` pointing at it); `msg` outlives the
+        // call.
+        unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
+    } else {
+        eprintln!("nestci: cannot start the step: {msg}");
+    }
     // SAFETY: _exit ends this forked child without running the init's
     // destructors or atexit handlers.
     unsafe { libc::_exit(code) }
@@ -91,10 +116,14 @@ pub fn exec(step: &Prepared, stdout: OwnedFd, stderr: OwnedFd, filters: &Filters
 
 enum Never {}
 
+/// The number a service's ready pipe has in the process that execs.
+const READY_FD: i32 = 3;
+
 fn become_step(
     step: &Prepared,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    ready: &mut Option<RawFd>,
     filters: &Filters,
 ) -> Result<Never, (i32, String)> {
     let fail = |what: &str, e: &dyn std::fmt::Display| (126, format!("{what}: {e}"));
@@ -113,7 +142,21 @@ fn become_step(
     dup2_stdout(&stdout).map_err(|e| fail("stdout", &e))?;
     dup2_stderr(&stderr).map_err(|e| fail("stderr", &e))?;
     // 4.
-    sys::close_from(3).map_err(|e| fail("close_range", &e))?;
+    let keep = match *ready {
+        Some(fd) => {
+            if fd != READY_FD {
+                // SAFETY: dup3 onto fd 3 with O_CLOEXEC: whatever fd 3 was
+                // is not used again (only stdio from here on, already in
+                // place); the old number is closed by close_range below.
+                let ret = unsafe { libc::dup3(fd, READY_FD, libc::O_CLOEXEC) };
+                nix::errno::Errno::result(ret).map_err(|e| fail("ready pipe", &e))?;
+                *ready = Some(READY_FD);
+            }
+            READY_FD as u32 + 1
+        }
+        None => 3,
+    };
+    sys::close_from(keep).map_err(|e| fail("close_range", &e))?;
     std::mem::forget((null, stdout, stderr)); // already closed by close_range
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // 5.
@@ -129,6 +172,9 @@ fn become_step(
     }
     // 6.
     caps::restrict_to_default().map_err(|e| fail("capabilities", &e))?;
+    if let Some(user) = &step.user {
+        switch_user(user).map_err(|e| (126, format!("user {user}: {e}")))?;
+    }
     nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", &e))?;
     filters.install().map_err(|e| (126, e))?;
     // 7.
@@ -150,4 +196,45 @@ fn become_step(
         126
     };
     Err((code, format!("{program}: {last}")))
+}
+
+/// Become `user` (`name`, `uid`, with `:group` or `:gid` optionally), as
+/// Docker reads an image's `User`: names from the root's `/etc/passwd`
+/// and `/etc/group`; without a group, the user's primary group.
+fn switch_user(user: &str) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let (name, group) = match user.split_once(':') {
+        Some((n, g)) => (n, Some(g)),
+        None => (user, None),
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    // name:x:uid:gid:...
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && (f[0] == name || f[2] == name));
+    let uid: u32 = match (name.parse(), &entry) {
+        (Ok(uid), _) => uid,
+        (Err(_), Some(f)) => f[2].parse().map_err(|_| "a bad uid in /etc/passwd")?,
+        (Err(_), None) => return Err("no such user in the image's /etc/passwd".into()),
+    };
+    let gid: u32 = match group {
+        Some(g) => match g.parse() {
+            Ok(gid) => gid,
+            Err(_) => std::fs::read_to_string("/etc/group")
+                .unwrap_or_default()
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or("no such group in the image's /etc/group")?,
+        },
+        None => entry.and_then(|f| f[3].parse().ok()).unwrap_or(0),
+    };
+    // Groups before ids: after setresuid we may no longer change them.
+    setgroups(&[Gid::from_raw(gid)]).map_err(|e| format!("setgroups: {e}"))?;
+    setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))
+        .map_err(|e| format!("setresgid: {e}"))?;
+    setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))
+        .map_err(|e| format!("setresuid: {e}"))
 }
