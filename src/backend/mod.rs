@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::{Env, Job, Step};
 
+/// Where every backend mounts the project checkout in a job's containers.
+pub const WORKSPACE: &str = "/workspace";
+
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {

@@ -242,8 +242,19 @@ fn dry_run(pipeline: &Pipeline, plan: &Plan) -> String {
             for s in &job.services {
                 let _ = writeln!(out, "    service: {} as {}", s.image.value, s.alias);
             }
+            if let Some(d) = &job.deferred {
+                if let Some(c) = d.condition() {
+                    let _ = writeln!(out, "    if: {c} (decided at run time)");
+                }
+                for (name, value) in d.outputs_written() {
+                    let _ = writeln!(out, "    output {name}: {value}");
+                }
+            }
             for (n, step) in job.steps.iter().enumerate() {
                 let mut flags = Vec::new();
+                if let Some(c) = step.deferred.as_ref().and_then(|d| d.condition()) {
+                    flags.push(format!("if {c}, decided at run time"));
+                }
                 if let Some(img) = &step.image {
                     flags.push(format!("image {}", img.value));
                 }

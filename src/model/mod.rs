@@ -12,11 +12,15 @@
 mod env;
 mod location;
 mod matrix;
+mod runtime;
 mod security;
 
 pub use env::{Env, EnvVar};
 pub use location::{Loc, Located};
 pub use matrix::{MatrixCombo, expand_name};
+pub use runtime::{
+    Conclusion, JobTemplate, NeedState, RunState, StepFiles, StepState, StepTemplate,
+};
 pub use security::{
     AppArmorMode, NamespaceMode, NetworkMode, Propagation, SeccompMode, Security, Volume,
 };
@@ -116,6 +120,12 @@ pub struct Job {
     /// `~/.cargo`. As written (`~/` is the invoking user's home); the
     /// backend resolves them.
     pub host_paths: Vec<Located<String>>,
+    /// What the dialect decides only at run time (a condition on the
+    /// results of needed jobs, env from their outputs, the job's own
+    /// outputs); see [`runtime`].
+    pub deferred: Option<Arc<dyn JobTemplate>>,
+    /// Files through which steps pass values on; `None`: none offered.
+    pub step_files: Option<StepFiles>,
 }
 
 /// Why a job is left out of every run with the current options, decided by
@@ -161,6 +171,8 @@ impl Job {
             resources: Resources::default(),
             security: Security::default(),
             host_paths: Vec::new(),
+            deferred: None,
+            step_files: None,
         }
     }
 }
@@ -275,6 +287,10 @@ pub struct Step {
     /// When the step runs, given how the steps before it went.
     pub when: StepWhen,
     pub loc: Loc,
+    /// The name later steps refer to this one by (GitHub's `id`).
+    pub id: Option<String>,
+    /// What the dialect decides only at run time; see [`runtime`].
+    pub deferred: Option<Arc<dyn StepTemplate>>,
 }
 
 impl Step {
@@ -297,6 +313,8 @@ impl Step {
             continue_on_error: false,
             when: StepWhen::OnSuccess,
             loc,
+            id: None,
+            deferred: None,
         }
     }
 }

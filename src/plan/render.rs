@@ -163,7 +163,11 @@ fn cut(names: &[&str]) -> String {
 fn tags(plan: &Plan, i: usize) -> String {
     let pj = &plan.jobs[i];
     let mut tags = Vec::new();
+    let at_run_time = pj.job.deferred.as_ref().and_then(|d| d.condition());
     match pj.job.when {
+        // A condition its dialect decides with the results of the jobs it
+        // needs: the job waits for them whatever they did.
+        _ if at_run_time.is_some() => tags.push("[if decided at run time]"),
         When::OnSuccess | When::Never => {}
         When::OnFailure => tags.push("[on failure]"),
         When::Always => tags.push("[always]"),

@@ -44,6 +44,7 @@
 //! ("retrying…", "timed out…") always appear after the output they follow.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -51,9 +52,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, JobContext, JobHandle, OutputSender, StepExit};
-use crate::model::{Job, Step, StepWhen};
+use crate::model::{Conclusion, Job, NeedState, RunState, Step, StepState, StepWhen};
 
 use super::output::{CHANNEL_CAPACITY, JobOutput};
+use super::stepfiles::{self, Kind};
 
 /// How one attempt (or, after retries, the job) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,28 +86,103 @@ pub(super) struct JobRun<'a> {
     /// The run's token: Ctrl-C.
     pub cancel: &'a CancellationToken,
     pub out: &'a mut JobOutput,
+    /// The jobs this one needs, as they ended.
+    pub needs: Vec<NeedState>,
+    /// Where the job's step summary is saved (`<log>.summary.md`).
+    pub summary_path: Option<PathBuf>,
+    /// The job's name as a file name, for its step files' directory.
+    pub file_name: String,
+}
+
+/// What one attempt builds up while its steps run.
+#[derive(Debug)]
+struct Attempt {
+    state: RunState,
+    /// Directories steps added to `PATH`, oldest first.
+    paths: Vec<String>,
+    /// The steps' summaries, concatenated.
+    summary: String,
+    files_dir: Option<stepfiles::Dir>,
+}
+
+/// How a job ended: the last attempt's outcome, how many attempts there
+/// were, and the job's outputs.
+pub(super) struct Finished {
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub outputs: Vec<(String, String)>,
 }
 
 impl JobRun<'_> {
     /// Run the job, retrying a failed attempt up to `job.retry` times.
-    /// Returns the last attempt's outcome and how many attempts there were.
-    pub async fn run(&mut self) -> (Outcome, u32) {
+    pub async fn run(&mut self) -> Finished {
         let max = self.job.retry.saturating_add(1);
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt().await;
+            let mut a = Attempt {
+                state: RunState::new(self.job.env.clone(), self.needs.clone()),
+                paths: Vec::new(),
+                summary: String::new(),
+                files_dir: self.job.step_files.as_ref().map(|_| {
+                    stepfiles::Dir::new(&self.ctx.workspace, &self.ctx.run_id, &self.file_name)
+                }),
+            };
+            let outcome = self.attempt(&mut a).await;
+            if let Some(dir) = &a.files_dir {
+                dir.remove();
+            }
             if outcome.retryable() && attempt < max && !self.cancel.is_cancelled() {
                 attempt += 1;
                 self.out
                     .note(&format!("↻ retrying (attempt {attempt} of {max})"));
                 continue;
             }
-            return (outcome, attempt);
+            self.save_summary(&a.summary);
+            let outputs = self.outputs(&a.state);
+            return Finished {
+                outcome,
+                attempts: attempt,
+                outputs,
+            };
+        }
+    }
+
+    /// The job's outputs from its dialect, once the steps ran.
+    fn outputs(&mut self, state: &RunState) -> Vec<(String, String)> {
+        let Some(d) = &self.job.deferred else {
+            return Vec::new();
+        };
+        match d.outputs(state) {
+            Ok(o) => o,
+            Err(e) => {
+                self.out
+                    .note(&format!("⚠ the job's outputs could not be evaluated: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Keep the steps' summaries next to the job's log and say where.
+    fn save_summary(&mut self, text: &str) {
+        let Some(path) = &self.summary_path else {
+            return;
+        };
+        if text.trim().is_empty() {
+            return;
+        }
+        match std::fs::write(path, text) {
+            Ok(()) => self
+                .out
+                .note(&format!("📝 step summary saved in {}", path.display())),
+            Err(e) => self.out.note(&format!(
+                "⚠ could not save the step summary in {}: {e}",
+                path.display()
+            )),
         }
     }
 
     /// One attempt: prepare, the steps, cleanup.
-    async fn attempt(&mut self) -> Outcome {
+    async fn attempt(&mut self, a: &mut Attempt) -> Outcome {
         let JobRun {
             job,
             backend,
@@ -150,7 +227,7 @@ impl JobRun<'_> {
         } else {
             match self.restore_artifacts(&*handle).await {
                 Err(msg) => Outcome::Failed(msg),
-                Ok(()) => match self.steps(&*handle, &job_token, job_deadline).await {
+                Ok(()) => match self.steps(a, &*handle, &job_token, job_deadline).await {
                     Outcome::Passed => self.collect_artifacts(&*handle).await,
                     other => other,
                 },
@@ -214,6 +291,7 @@ impl JobRun<'_> {
     /// Run the steps in order; see the module docs for which run.
     async fn steps(
         &mut self,
+        a: &mut Attempt,
         handle: &dyn JobHandle,
         job_token: &CancellationToken,
         job_deadline: Option<Instant>,
@@ -221,19 +299,50 @@ impl JobRun<'_> {
         let job = self.job;
         let cancel = self.cancel;
         let mut first_failure: Option<Outcome> = None;
-        for step in &job.steps {
+        for (n, step) in job.steps.iter().enumerate() {
             if cancel.is_cancelled() {
                 return Outcome::Cancelled;
             }
             let failed = first_failure.is_some();
-            let runs = match step.when {
-                StepWhen::OnSuccess => !failed,
-                StepWhen::OnFailure => failed,
-                StepWhen::Always => true,
+            a.state.status = if failed {
+                Conclusion::Failure
+            } else {
+                Conclusion::Success
+            };
+            let decided = step.deferred.as_ref().and_then(|d| d.runs(&a.state));
+            let runs = match decided {
+                Some(Ok(runs)) => runs,
+                // A condition that cannot be evaluated fails the step.
+                Some(Err(e)) => {
+                    let msg = format!("step `{}`: its condition: {e}", step.name);
+                    self.note_failure(a, step, Outcome::Failed(msg), &mut first_failure);
+                    continue;
+                }
+                None => match step.when {
+                    StepWhen::OnSuccess => !failed,
+                    StepWhen::OnFailure => failed,
+                    StepWhen::Always => true,
+                },
             };
             if !runs {
+                record(a, step, Conclusion::Skipped, Vec::new());
                 continue;
             }
+            let rendered;
+            let step = match &step.deferred {
+                None => step,
+                Some(d) => match d.render(step, &a.state) {
+                    Ok(s) => {
+                        rendered = s;
+                        &rendered
+                    }
+                    Err(e) => {
+                        let msg = format!("step `{}`: {e}", step.name);
+                        self.note_failure(a, step, Outcome::Failed(msg), &mut first_failure);
+                        continue;
+                    }
+                },
+            };
             self.out.note(&format!("▸ {}", step.name));
 
             let step_token = job_token.child_token();
@@ -245,7 +354,18 @@ impl JobRun<'_> {
                 (Some(s), _) => (Some(s), false),
                 (None, j) => (j, j.is_some()),
             };
-            let env = job.env.with(&step.env).with(&self.ctx.overrides);
+            let mut env = a.state.env.with(&step.env).with(&self.ctx.overrides);
+            if !a.paths.is_empty() {
+                let path = stepfiles::path_with(&a.paths, env.get("PATH"));
+                env.set("PATH", path, None);
+            }
+            let files = match self.step_files(a, n + 1, &mut env) {
+                Ok(files) => files,
+                Err(msg) => {
+                    self.note_failure(a, step, Outcome::Failed(msg), &mut first_failure);
+                    continue;
+                }
+            };
 
             let (result, expired) = with_output(self.out, async |tx: &OutputSender| {
                 until(
@@ -270,6 +390,7 @@ impl JobRun<'_> {
                 self.out.note(&format!("⏱ job {msg}"));
                 return Outcome::TimedOut(msg);
             }
+            let read = self.read_files(a, step, &files);
             let failure = if expired {
                 Some(Outcome::TimedOut(format!(
                     "step `{}` timed out after {}",
@@ -278,7 +399,7 @@ impl JobRun<'_> {
                 )))
             } else {
                 match result {
-                    Ok(exit) if exit.success() => None,
+                    Ok(exit) if exit.success() => read.as_ref().err().cloned().map(Outcome::Failed),
                     Ok(StepExit::Code(code)) => Some(Outcome::Exited(
                         step_failure(step, StepExit::Code(code)),
                         code,
@@ -287,22 +408,125 @@ impl JobRun<'_> {
                     Err(e) => Some(Outcome::Failed(format!("step `{}`: {e}", step.name))),
                 }
             };
-            if let Some(failure) = failure {
-                let (mark, msg) = match &failure {
-                    Outcome::TimedOut(m) => ("⏱", m.as_str()),
-                    Outcome::Failed(m) | Outcome::Exited(m, _) => ("✗", m.as_str()),
-                    _ => ("", ""),
-                };
-                if step.continue_on_error {
-                    self.out
-                        .note(&format!("{mark} {msg} (continuing: `continue_on_error`)"));
-                } else {
-                    self.out.note(&format!("{mark} {msg}"));
-                    first_failure.get_or_insert(failure);
+            let outputs = read.unwrap_or_default();
+            match failure {
+                Some(failure) => {
+                    self.note_failure(a, step, failure, &mut first_failure);
+                    if let Some(last) = a.state.steps.last_mut() {
+                        last.outputs = outputs;
+                    }
                 }
+                None => record(a, step, Conclusion::Success, outputs),
             }
         }
         first_failure.unwrap_or(Outcome::Passed)
+    }
+
+    /// Report a failed step, record it, and remember the job's first
+    /// failure unless the step may fail.
+    fn note_failure(
+        &mut self,
+        a: &mut Attempt,
+        step: &Step,
+        failure: Outcome,
+        first: &mut Option<Outcome>,
+    ) {
+        let (mark, msg) = match &failure {
+            Outcome::TimedOut(m) => ("⏱", m.as_str()),
+            Outcome::Failed(m) | Outcome::Exited(m, _) => ("✗", m.as_str()),
+            _ => ("", ""),
+        };
+        if step.continue_on_error {
+            self.out
+                .note(&format!("{mark} {msg} (continuing: `continue_on_error`)"));
+        } else {
+            self.out.note(&format!("{mark} {msg}"));
+        }
+        record(a, step, Conclusion::Failure, Vec::new());
+        if !step.continue_on_error {
+            first.get_or_insert(failure);
+        }
+    }
+}
+
+/// Add a finished (or skipped) step to the run state.
+fn record(a: &mut Attempt, step: &Step, outcome: Conclusion, outputs: Vec<(String, String)>) {
+    let conclusion = if outcome == Conclusion::Failure && step.continue_on_error {
+        Conclusion::Success
+    } else {
+        outcome
+    };
+    a.state.steps.push(StepState {
+        id: step.id.clone(),
+        outcome,
+        conclusion,
+        outputs,
+    });
+}
+
+impl JobRun<'_> {
+    /// Create step `n`'s files and name them in `env`.
+    fn step_files(
+        &self,
+        a: &Attempt,
+        n: usize,
+        env: &mut crate::model::Env,
+    ) -> Result<Vec<(Kind, PathBuf)>, String> {
+        let (Some(files), Some(dir)) = (&self.job.step_files, &a.files_dir) else {
+            return Ok(Vec::new());
+        };
+        let made = dir.create(n, files).map_err(|e| {
+            format!(
+                "could not create the step's files in {}: {e}",
+                dir.host.display()
+            )
+        })?;
+        let mut out = Vec::new();
+        for (kind, host, container) in made {
+            if let Some(var) = kind.variable(files) {
+                env.set(var, container, None);
+            }
+            out.push((kind, host));
+        }
+        Ok(out)
+    }
+
+    /// Read back what the step wrote: env and path files change the run
+    /// state, the summary is appended to the job's, the outputs are
+    /// returned. A malformed file fails the step.
+    fn read_files(
+        &self,
+        a: &mut Attempt,
+        step: &Step,
+        files: &[(Kind, PathBuf)],
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut outputs = Vec::new();
+        let vars = self.job.step_files.clone().unwrap_or_default();
+        for (kind, host) in files {
+            let text = std::fs::read(host)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let var = kind.variable(&vars).unwrap_or("the step file");
+            let bad = |e: stepfiles::FileError| format!("step `{}`: ${var}, {e}", step.name);
+            match kind {
+                Kind::Env => {
+                    for (name, value) in stepfiles::parse_pairs(&text).map_err(bad)? {
+                        a.state.env.set(name, value, None);
+                    }
+                }
+                Kind::Output => outputs = stepfiles::parse_pairs(&text).map_err(bad)?,
+                Kind::Path => a.paths.extend(stepfiles::parse_paths(&text)),
+                Kind::Summary => {
+                    if !text.trim().is_empty() {
+                        a.summary.push_str(&text);
+                        if !text.ends_with('\n') {
+                            a.summary.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+        Ok(outputs)
     }
 }
 

@@ -8,7 +8,9 @@
 //!   name, and saves them per job;
 //! - [`report`] is what a run did, and its exit code;
 //! - [`summary`] renders the report as the table that ends a run;
-//! - [`signals`] turns Ctrl-C and SIGTERM into cancellation.
+//! - [`signals`] turns Ctrl-C and SIGTERM into cancellation;
+//! - `stepfiles` (private) are the files through which steps pass values
+//!   on (`GITHUB_ENV`, `GITHUB_OUTPUT`, ...).
 //!
 //! A caller (the `run` command) wires them together:
 //!
@@ -34,6 +36,7 @@ pub mod output;
 pub mod report;
 pub mod scheduler;
 pub mod signals;
+mod stepfiles;
 pub mod summary;
 
 pub use output::{JobOutput, Printer};

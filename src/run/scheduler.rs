@@ -52,10 +52,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, JobContext};
-use crate::model::{AllowFailure, Env, Job, When};
+use crate::model::{AllowFailure, Conclusion, Env, Job, NeedState, RunState, When};
 use crate::plan::Plan;
 
-use super::job::{JobRun, Outcome};
+use super::job::{Finished, JobRun, Outcome};
 use super::output::{JobOutput, Printer, log_file_names};
 use super::report::{JobReport, JobStatus, RunReport};
 
@@ -113,6 +113,7 @@ pub async fn execute(
         .collect();
 
     let log_paths = log_paths(plan, &opts.log_dir, &printer);
+    let file_names = log_file_names(plan.jobs.iter().map(|j| j.job.name.as_str()));
     let shared = Arc::new(Shared {
         backend,
         printer: Arc::clone(&printer),
@@ -126,22 +127,38 @@ pub async fn execute(
 
     let mut done: Vec<Option<Done>> = vec![None; n];
     let mut reports: Vec<Option<JobReport>> = vec![None; n];
+    // Each finished job's outputs, for the jobs that need it.
+    let mut outputs: Vec<Vec<(String, String)>> = vec![Vec::new(); n];
     let slots = opts.jobs.max(1);
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
     // Jobs that may run, waiting for a free slot, in the order they became
     // ready.
     let mut runnable: VecDeque<usize> = VecDeque::new();
-    let mut running: JoinSet<JobReport> = JoinSet::new();
+    let mut running: JoinSet<(JobReport, Vec<(String, String)>)> = JoinSet::new();
     let mut task_job: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     loop {
         // Gate every ready job, then fill the free slots in queue order.
         loop {
             if let Some(i) = ready.pop_front() {
-                match gate(plan, i, &done, &cancel) {
+                let passed = gate(plan, i, &done, &cancel)
+                    .and_then(|()| deferred_gate(plan, i, &needs_of(plan, i, &done, &outputs)));
+                match passed {
                     Ok(()) => runnable.push_back(i),
-                    Err(why) => {
+                    Err(Refusal::Skip(why)) => {
                         skip(plan, i, why, &printer, &mut done, &mut reports);
+                        release(i, &dependants, &mut waiting, &mut ready);
+                    }
+                    Err(Refusal::Fail(why)) => {
+                        let report = JobReport {
+                            name: plan.jobs[i].job.name.clone(),
+                            status: JobStatus::Failed,
+                            duration: Duration::ZERO,
+                            attempts: 0,
+                            message: Some(why),
+                        };
+                        printer.finished(&report);
+                        finish(plan, i, report, &mut done, &mut reports);
                         release(i, &dependants, &mut waiting, &mut ready);
                     }
                 }
@@ -157,7 +174,9 @@ pub async fn execute(
                     let task = run_job(
                         Arc::clone(&shared),
                         Arc::new(plan.jobs[i].job.clone()),
+                        needs_of(plan, i, &done, &outputs),
                         log_paths[i].clone(),
+                        file_names.get(i).cloned().unwrap_or_else(|| "job".into()),
                     );
                     task_job.insert(running.spawn(task).id(), i);
                 }
@@ -170,8 +189,8 @@ pub async fn execute(
         let Some(joined) = running.join_next_with_id().await else {
             break;
         };
-        let (id, report) = match joined {
-            Ok((id, report)) => (id, report),
+        let (id, report, job_outputs) = match joined {
+            Ok((id, (report, job_outputs))) => (id, report, job_outputs),
             Err(e) => {
                 let id = e.id();
                 let Some(&i) = task_job.get(&id) else {
@@ -187,12 +206,13 @@ pub async fn execute(
                     )),
                 };
                 printer.finished(&report);
-                (id, report)
+                (id, report, Vec::new())
             }
         };
         let Some(i) = task_job.remove(&id) else {
             continue;
         };
+        outputs[i] = job_outputs;
         finish(plan, i, report, &mut done, &mut reports);
         release(i, &dependants, &mut waiting, &mut ready);
     }
@@ -241,15 +261,89 @@ fn log_paths(plan: &Plan, dir: &std::path::Path, printer: &Printer) -> Vec<Optio
         .collect()
 }
 
+/// Why a ready job does not run.
+enum Refusal {
+    Skip(String),
+    /// Its condition could not be decided: the job fails.
+    Fail(String),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Refusal {
+        Refusal::Skip(why)
+    }
+}
+
+/// The jobs job `i` needs, as they ended (a need left out of the plan
+/// counts as skipped), for its dialect's run-time decisions.
+fn needs_of(
+    plan: &Plan,
+    i: usize,
+    done: &[Option<Done>],
+    outputs: &[Vec<(String, String)>],
+) -> Vec<NeedState> {
+    let job = &plan.jobs[i].job;
+    job.needs
+        .iter()
+        .flatten()
+        .map(|need| {
+            let index = plan.jobs.iter().position(|p| p.job.name == need.job);
+            let status = index.and_then(|d| done.get(d).copied().flatten());
+            let result = match status.map(|s| s.status) {
+                Some(JobStatus::Passed | JobStatus::FailedAllowed) => Conclusion::Success,
+                Some(JobStatus::Failed | JobStatus::TimedOut) => Conclusion::Failure,
+                Some(JobStatus::Cancelled) => Conclusion::Cancelled,
+                Some(JobStatus::Skipped) | None => Conclusion::Skipped,
+            };
+            NeedState {
+                job: need.job.clone(),
+                template: index
+                    .map(|d| plan.jobs[d].job.template.clone())
+                    .unwrap_or_else(|| need.job.clone()),
+                result,
+                outputs: index
+                    .and_then(|d| outputs.get(d).cloned())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// The job's own condition when its dialect decides it at run time, with
+/// the results and outputs of the jobs it needs.
+fn deferred_gate(plan: &Plan, i: usize, needs: &[NeedState]) -> Result<(), Refusal> {
+    let job = &plan.jobs[i].job;
+    let Some(d) = &job.deferred else {
+        return Ok(());
+    };
+    let mut state = RunState::new(job.env.clone(), needs.to_vec());
+    if needs
+        .iter()
+        .any(|n| matches!(n.result, Conclusion::Failure | Conclusion::Cancelled))
+    {
+        state.status = Conclusion::Failure;
+    }
+    let condition = d.condition().unwrap_or("its condition");
+    match d.runs(&state) {
+        None | Some(Ok(true)) => Ok(()),
+        Some(Ok(false)) => Err(Refusal::Skip(format!(
+            "`if: {condition}` is false with the results of the jobs it needs"
+        ))),
+        Some(Err(e)) => Err(Refusal::Fail(format!(
+            "`if: {condition}` could not be evaluated: {e}"
+        ))),
+    }
+}
+
 /// May ready job `i` run? `Err(why)` when it is skipped.
 fn gate(
     plan: &Plan,
     i: usize,
     done: &[Option<Done>],
     cancel: &CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     if cancel.is_cancelled() {
-        return Err("the run was cancelled".into());
+        return Err("the run was cancelled".to_string().into());
     }
     let job = &plan.jobs[i];
     let deps = job
@@ -262,7 +356,9 @@ fn gate(
             if deps.clone().any(|(_, r)| r.failure_upstream) {
                 Ok(())
             } else {
-                Err("`when: on_failure`, and nothing it needs failed".into())
+                Err("`when: on_failure`, and nothing it needs failed"
+                    .to_string()
+                    .into())
             }
         }
         When::OnSuccess | When::Manual | When::Never => {
@@ -275,7 +371,7 @@ fn gate(
                         JobStatus::Cancelled => "was cancelled",
                         _ => "was skipped",
                     };
-                    Err(format!("needs `{}`, which {what}", plan.jobs[d].job.name))
+                    Err(format!("needs `{}`, which {what}", plan.jobs[d].job.name).into())
                 }
             }
         }
@@ -339,8 +435,14 @@ fn release(
     }
 }
 
-/// One job's task: run the job, report.
-async fn run_job(shared: Arc<Shared>, job: Arc<Job>, log_path: Option<PathBuf>) -> JobReport {
+/// One job's task: render what its dialect deferred, run the job, report.
+async fn run_job(
+    shared: Arc<Shared>,
+    job: Arc<Job>,
+    needs: Vec<NeedState>,
+    log_path: Option<PathBuf>,
+    file_name: String,
+) -> (JobReport, Vec<(String, String)>) {
     if shared.cancel.is_cancelled() {
         let report = JobReport {
             name: job.name.clone(),
@@ -350,20 +452,46 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, log_path: Option<PathBuf>) 
             message: Some("the run was cancelled".into()),
         };
         shared.printer.finished(&report);
-        return report;
+        return (report, Vec::new());
     }
     let start = Instant::now();
     shared.printer.started(&job.name);
-    let mut out = JobOutput::open(Arc::clone(&shared.printer), &job.name, log_path);
-    let (outcome, attempts) = JobRun {
-        job: &job,
-        backend: &*shared.backend,
-        ctx: &shared.ctx,
-        cancel: &shared.cancel,
-        out: &mut out,
-    }
-    .run()
-    .await;
+    let mut out = JobOutput::open(Arc::clone(&shared.printer), &job.name, log_path.clone());
+    let rendered = match &job.deferred {
+        None => Ok(Arc::clone(&job)),
+        Some(d) => d
+            .render(&job, &RunState::new(job.env.clone(), needs.clone()))
+            .map(Arc::new),
+    };
+    let Finished {
+        outcome,
+        attempts,
+        outputs,
+    } = match rendered {
+        Ok(job) => {
+            JobRun {
+                job: &job,
+                backend: &*shared.backend,
+                ctx: &shared.ctx,
+                cancel: &shared.cancel,
+                out: &mut out,
+                needs,
+                summary_path: log_path.map(|p| p.with_extension("summary.md")),
+                file_name,
+            }
+            .run()
+            .await
+        }
+        Err(e) => {
+            let msg = format!("the job could not be set up: {e}");
+            out.note(&format!("✗ {msg}"));
+            Finished {
+                outcome: Outcome::Failed(msg),
+                attempts: 0,
+                outputs: Vec::new(),
+            }
+        }
+    };
 
     let (status, message) = match outcome {
         Outcome::Passed => (JobStatus::Passed, None),
@@ -400,5 +528,5 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, log_path: Option<PathBuf>) 
     };
     out.finish(&report);
     shared.printer.finished(&report);
-    report
+    (report, outputs)
 }

@@ -70,7 +70,7 @@ use crate::model::{Env, Job, Step};
 pub use self::process::shim::{ARG as SHIM_ARG, main as shim_main};
 
 /// Where steps run and files land unless a step says otherwise.
-pub const WORKSPACE: &str = "/workspace";
+pub const WORKSPACE: &str = crate::backend::WORKSPACE;
 
 /// A line longer than this is passed on in pieces, so that a step printing
 /// without newlines cannot make us buffer without bound.

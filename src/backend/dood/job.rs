@@ -54,7 +54,7 @@ use super::{DoodOptions, image, labels, owner};
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the workspace is mounted.
-pub const WORKSPACE: &str = "/workspace";
+pub const WORKSPACE: &str = crate::backend::WORKSPACE;
 
 /// The body of `POST /containers/create`: the container config with the
 /// host and networking configs beside it (bollard-stubs has the parts,
@@ -971,6 +971,8 @@ mod tests {
             continue_on_error: false,
             when: Default::default(),
             loc: crate::model::Loc::synthetic("t"),
+            id: None,
+            deferred: None,
         };
         assert_eq!(workdir(&step(None)), "/workspace");
         assert_eq!(workdir(&step(Some("./sub"))), "/workspace/sub");
