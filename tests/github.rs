@@ -218,6 +218,10 @@ fn corpus_options(path: &Path) -> LoadOptions {
 fn step_line(step: &Step) -> String {
     let mut flags = Vec::new();
     match step.when {
+        _ if step.deferred.as_ref().and_then(|d| d.condition()).is_some() => {
+            let c = step.deferred.as_ref().and_then(|d| d.condition());
+            flags.push(format!("if {} at run time", c.unwrap_or_default()));
+        }
         StepWhen::OnSuccess => {}
         StepWhen::OnFailure => flags.push("on failure".to_string()),
         StepWhen::Always => flags.push("always".to_string()),
@@ -236,6 +240,9 @@ fn step_line(step: &Step) -> String {
     }
     if step.continue_on_error {
         flags.push("continue on error".to_string());
+    }
+    if let Some(id) = &step.id {
+        flags.push(format!("id {id}"));
     }
     let mut s = format!("  step {}", step.name);
     if !flags.is_empty() {
@@ -280,6 +287,14 @@ fn describe(l: &Loaded) -> String {
         );
         if let Some(skip) = &j.skipped {
             let _ = writeln!(s, "  skipped at {}: {}", skip.loc, skip.reason);
+        }
+        if let Some(d) = &j.deferred {
+            if let Some(c) = d.condition() {
+                let _ = writeln!(s, "  if at run time: {c}");
+            }
+            for (k, v) in d.outputs_written() {
+                let _ = writeln!(s, "  output {k}: {v}");
+            }
         }
         if let Some(i) = &j.image {
             let _ = writeln!(s, "  image: {}", i.value);

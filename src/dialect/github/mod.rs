@@ -36,6 +36,7 @@ mod matrix;
 mod notes;
 mod platform;
 mod reusable;
+mod runtime;
 mod steps;
 
 pub use platform::image_for;
@@ -279,6 +280,17 @@ fn read_jobs(
         for combo in variants {
             let mut jcx = scope.cx.clone();
             jcx.set("matrix", matrix::context(&combo));
+            // The ids this job needs: what `needs.<id>` may name.
+            jcx.set(
+                "needs",
+                Json::Object(
+                    needs
+                        .iter()
+                        .flatten()
+                        .map(|n| (n.value.clone(), json!({})))
+                        .collect(),
+                ),
+            );
             if let Some(mut job) = read_job(&key.name, key.span, map, &combo, &jcx, scope, r) {
                 if !scope.prefix.is_empty() {
                     job.name = format!("{}{}", scope.prefix, job.name);
@@ -534,19 +546,138 @@ fn env_json(env: &Env) -> Json {
 
 /// An `env:` mapping, with `${{ }}` replaced.
 pub(crate) fn env(node: &Node, cx: &Contexts, r: &mut Reader) -> Env {
+    env_deferred(node, cx, &[], r).0
+}
+
+/// An `env:` mapping whose values may read the `runtime` contexts: the
+/// env as shown before the run, and the entries to evaluate again at run
+/// time, as written.
+pub(crate) fn env_deferred(
+    node: &Node,
+    cx: &Contexts,
+    runtime: &[&str],
+    r: &mut Reader,
+) -> (Env, Vec<(String, String)>) {
     let mut out = Env::new();
+    let mut deferred = Vec::new();
     let Some(map) = r.map(node, "`env`") else {
-        return out;
+        return (out, deferred);
     };
     for (k, v) in map.iter() {
-        let value = interpolate_node(v, cx, r);
+        let value = if runtime.is_empty() {
+            interpolate_node(v, cx, r)
+        } else {
+            let (shown, text) = interpolate_deferred(v, cx, runtime, r);
+            if let Some(text) = text {
+                deferred.push((k.name.clone(), text));
+            }
+            shown
+        };
         out.set(k.name.clone(), value, Some(r.loc(k.span)));
     }
-    out
+    (out, deferred)
 }
 
 /// A scalar with its `${{ }}` replaced; errors are reported at the node.
+/// For a value decided before the run: `steps` and `needs` read as empty
+/// (with a warning saying so).
 pub(crate) fn interpolate_node(node: &Node, cx: &Contexts, r: &mut Reader) -> String {
+    if let Some(text) = node.as_str()
+        && let Ok(refs) = expr::text_references(text)
+        && let Some((c, _)) = refs
+            .iter()
+            .find(|(c, _)| runtime::KEPT.contains(&c.as_str()))
+    {
+        r.warning(
+            node.span,
+            format!("`{c}` is only known while the job runs, and this value is decided before: it reads as empty here"),
+        )
+        .set_help("use it in a step's `run`, `env`, `if`, `name` or `working-directory`, or in the job's `env`, `if` or `outputs`");
+    }
+    scalar_interpolated(node, cx, r)
+}
+
+/// A scalar that may be decided at run time: when it reads one of the
+/// contexts in `runtime`, it is returned as shown before the run (the
+/// `steps` and `needs` placeholders kept as written) with its text as
+/// written, for [`runtime`] to evaluate again.
+pub(crate) fn interpolate_deferred(
+    node: &Node,
+    cx: &Contexts,
+    runtime_contexts: &[&str],
+    r: &mut Reader,
+) -> (String, Option<String>) {
+    let refs = node
+        .as_str()
+        .and_then(|t| expr::text_references(t).ok())
+        .unwrap_or_default();
+    check_references(node, &refs, cx, r);
+    if !refs
+        .iter()
+        .any(|(c, _)| runtime_contexts.contains(&c.as_str()))
+    {
+        return (scalar_interpolated(node, cx, r), None);
+    }
+    let text = node.as_str().unwrap_or_default().to_string();
+    match expr::interpolate_keeping(&text, cx, runtime::KEPT) {
+        Ok(shown) => (shown, Some(text)),
+        Err(e) => {
+            expression_error(node, &text, &e, r);
+            (String::new(), None)
+        }
+    }
+}
+
+/// `steps.<id>` must name an earlier step of the job with that `id`, and
+/// `needs.<id>` a job in the job's `needs`: else it reads as empty at run
+/// time, which is almost always a typo. The load-time `steps` and `needs`
+/// contexts hold the names that are there.
+pub(crate) fn check_references(
+    node: &Node,
+    refs: &[(String, Option<String>)],
+    cx: &Contexts,
+    r: &mut Reader,
+) {
+    for (context, name) in refs {
+        let (Some(name), Some(Json::Object(known))) = (name, cx.values.get(context.as_str()))
+        else {
+            continue;
+        };
+        if known.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let names: Vec<&str> = known.keys().map(String::as_str).collect();
+        let hint = crate::diag::did_you_mean(name, &names).map(|s| format!("did you mean `{s}`? "));
+        match context.as_str() {
+            "steps" => {
+                r.warning(
+                    node.span,
+                    format!("`steps.{name}` names no earlier step: no step before this one has `id: {name}`, so it reads as empty"),
+                )
+                .set_help(format!(
+                    "{}give the step that sets it `id: {name}`",
+                    hint.unwrap_or_default()
+                ));
+            }
+            "needs" => {
+                r.warning(
+                    node.span,
+                    format!(
+                        "`needs.{name}` names a job this job does not need, so it reads as empty"
+                    ),
+                )
+                .set_help(format!(
+                    "{}add `{name}` to the job's `needs`",
+                    hint.unwrap_or_default()
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A scalar with its `${{ }}` replaced; errors are reported at the node.
+fn scalar_interpolated(node: &Node, cx: &Contexts, r: &mut Reader) -> String {
     let text = match &node.value {
         Value::Null => return String::new(),
         _ => match node.scalar_text() {
@@ -684,15 +815,24 @@ fn read_job(
     jcx.set("env", env_json(&job_env));
     let (image, container_env) = job_image(id, map, &jcx, options, r);
     job_env.overlay(&container_env);
+    let mut deferred = runtime::JobDeferred::default();
     if let Some(n) = map.get("env") {
-        let own = env(n, &jcx, r);
+        let (own, later) = env_deferred(n, &jcx, runtime::JOB_RUNTIME, r);
         job_env.overlay(&own);
+        deferred.env = later;
     }
     job_env.overlay(&options.env);
     jcx.set("env", env_json(&job_env));
     jcx.set("job", json!({"status": "success"}));
 
     let (when, skipped) = match map.get("if") {
+        // An `if:` on the results or outputs of the jobs it needs waits
+        // for them: the job is ready whatever they did, and the condition
+        // decides (with GitHub's implicit `success()`).
+        Some(n) if reads_needs(n, &jcx, r) => {
+            deferred.condition = n.scalar_text();
+            (When::Always, None)
+        }
         Some(n) => match decide(n, &jcx, r) {
             Some(when) => (when, None),
             None => (When::OnSuccess, Some(false_condition(n, &jcx, r))),
@@ -722,8 +862,16 @@ fn read_job(
         .get("continue-on-error")
         .map(|n| bool_or_expr(n, &jcx, r))
         .unwrap_or(false);
+    if let Some(n) = map.get("outputs") {
+        deferred.outputs = job_outputs(n, &steps, &jcx, r);
+    }
     let mut job = Job::new(name, r.loc(span));
     job.template = id.to_string();
+    job.step_files = Some(runtime::step_files());
+    if deferred.condition.is_some() || !deferred.env.is_empty() || !deferred.outputs.is_empty() {
+        deferred.cx = Arc::new(jcx.clone());
+        job.deferred = Some(Arc::new(deferred));
+    }
     job.needs = Some(Vec::new());
     job.image = image;
     job.env = job_env;
@@ -738,6 +886,62 @@ fn read_job(
     job.when = when;
     job.skipped = skipped;
     Some(job)
+}
+
+/// Whether a job's `if:` reads `needs` (checking the ids it names).
+fn reads_needs(node: &Node, cx: &Contexts, r: &mut Reader) -> bool {
+    let Some(text) = node.as_str() else {
+        return false;
+    };
+    let Ok(refs) = expr::condition_references(text) else {
+        return false;
+    };
+    check_references(node, &refs, cx, r);
+    refs.iter()
+        .any(|(c, _)| runtime::JOB_RUNTIME.contains(&c.as_str()))
+}
+
+/// A job's `outputs`: name to value as written, evaluated once its steps
+/// have run. `steps.<id>` is checked against the ids of `steps`.
+fn job_outputs(
+    node: &Node,
+    steps: &[crate::model::Step],
+    cx: &Contexts,
+    r: &mut Reader,
+) -> Vec<(String, String)> {
+    let Some(map) = r.map(node, "`outputs`") else {
+        return Vec::new();
+    };
+    let mut cx = cx.clone();
+    cx.set(
+        "steps",
+        Json::Object(
+            steps
+                .iter()
+                .filter_map(|s| Some((s.id.clone()?, json!({}))))
+                .collect(),
+        ),
+    );
+    let mut out = Vec::new();
+    for (k, v) in map.iter() {
+        let Some(text) = v.scalar_text() else {
+            r.error(
+                v.span,
+                format!("output `{}` is {}, not a string", k.name, v.value.kind()),
+            )
+            .set_help("write the value as a string, e.g. `${{ steps.build.outputs.version }}`");
+            continue;
+        };
+        match expr::text_references(&text) {
+            Ok(refs) => check_references(v, &refs, &cx, r),
+            Err(e) => {
+                expression_error(v, &text, &e, r);
+                continue;
+            }
+        }
+        out.push((k.name.clone(), text));
+    }
+    out
 }
 
 /// The [`Skipped`] of a job whose `if:` is false before the run: the

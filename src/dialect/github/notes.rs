@@ -47,7 +47,7 @@ impl Notes {
 /// Workflow keys that are accepted and not applied.
 pub const TOP: &[&str] = &["permissions", "concurrency", "run-name"];
 /// Job keys that are accepted and not applied.
-pub const JOB: &[&str] = &["permissions", "concurrency", "environment", "outputs"];
+pub const JOB: &[&str] = &["permissions", "concurrency", "environment"];
 /// `container` keys that are accepted and not applied.
 pub const CONTAINER: &[&str] = &["options", "ports", "volumes", "credentials"];
 /// Service keys that are accepted and not applied.
@@ -80,10 +80,6 @@ fn message(key: &str) -> (String, String) {
         "job.environment" => (
             "`environment` (deployment environments, their protection rules, variables and secrets) is not applied; the job runs without them".into(),
             "pass what the environment would provide with `--env KEY=VALUE`; this is reported once per file",
-        ),
-        "job.outputs" => (
-            "job `outputs` are not passed on yet: `needs.<job>.outputs.*` reads as empty in the jobs that need it".into(),
-            "write the value to a file under /workspace in one job and read it in the next; this is reported once per file",
         ),
         "strategy.fail-fast" => (
             "`strategy.fail-fast` is not applied: when one matrix job fails, nestci lets the others finish".into(),

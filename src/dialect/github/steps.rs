@@ -3,10 +3,14 @@
 //! refuses.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
 
 use super::super::reader::Reader;
-use super::expr::Contexts;
-use super::{Defaults, interpolate_node, step_when};
+use super::expr::{self, Contexts};
+use super::runtime::{self, StepDeferred};
+use super::{Defaults, interpolate_deferred, interpolate_node, step_when};
 use crate::model::{Located, Step, StepWhen};
 use crate::yaml::Node;
 
@@ -56,7 +60,8 @@ pub fn default_shell() -> Vec<String> {
 pub const MAX_ACTION_DEPTH: usize = 10;
 
 /// Read the steps of a job; `depth` counts the composite actions whose
-/// steps these are (0 for the job's own).
+/// steps these are (0 for the job's own). What can only be decided at
+/// run time is attached to each step as a [`StepDeferred`].
 pub fn read(
     node: &Node,
     job: &str,
@@ -66,36 +71,81 @@ pub fn read(
     depth: usize,
     r: &mut Reader,
 ) -> Vec<Step> {
+    read_pending(node, job, defaults, cx, project, depth, r)
+        .into_iter()
+        .map(|(mut step, deferred)| {
+            if !deferred.is_empty() {
+                step.deferred = Some(Arc::new(deferred));
+            }
+            step
+        })
+        .collect()
+}
+
+/// [`read`], with each step's deferred parts still open to additions
+/// (a composite action's steps take the calling step's).
+fn read_pending(
+    node: &Node,
+    job: &str,
+    defaults: &Defaults,
+    cx: &Contexts,
+    project: &Path,
+    depth: usize,
+    r: &mut Reader,
+) -> Vec<(Step, StepDeferred)> {
     let Some(items) = r.seq(node, "`steps`") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(Step, StepDeferred)> = Vec::new();
+    // The ids of the steps read so far: the load-time `steps` context, so
+    // that a reference to another step is checked (see
+    // `super::check_references`).
+    let mut ids = serde_json::Map::new();
     for (i, item) in items.iter().enumerate() {
         let Some(map) = r.map(item, "a step") else {
             continue;
         };
         r.check_keys(map, STEP_KEYS, "a step");
+        let mut step_cx = cx.clone();
+        step_cx.set("steps", Json::Object(ids.clone()));
+        let cx = &step_cx;
+        let id = map.get("id").and_then(|n| step_id(n, &mut ids, r));
+        let mut pending = StepDeferred {
+            cx: Arc::new(cx.clone()),
+            ..Default::default()
+        };
         let label = map
             .get("name")
             .and_then(|n| n.scalar_text())
             .or_else(|| map.get("id").and_then(|n| n.scalar_text()))
             .unwrap_or_else(|| format!("#{}", i + 1));
         let when = match map.get("if") {
-            Some(n) => match step_when(n, cx, r) {
-                Some(w) => w,
-                None => {
-                    // Not dropped silently: `list`, `validate` and `run`
-                    // say which step is left out and why.
-                    left_out(n, &label, job, cx, r);
-                    continue;
+            Some(n) => match runtime_condition(n, cx, r) {
+                // Decided while the job runs; until then it may run.
+                Some(text) => {
+                    pending.condition = Some(text);
+                    StepWhen::Always
                 }
+                None => match step_when(n, cx, r) {
+                    Some(w) => w,
+                    None => {
+                        // Not dropped silently: `list`, `validate` and `run`
+                        // say which step is left out and why.
+                        left_out(n, &label, job, cx, r);
+                        continue;
+                    }
+                },
             },
             None => StepWhen::OnSuccess,
         };
-        let env = map
-            .get("env")
-            .map(|n| super::env(n, cx, r))
-            .unwrap_or_default();
+        let env = match map.get("env") {
+            Some(n) => {
+                let (env, deferred) = super::env_deferred(n, cx, runtime::STEP_RUNTIME, r);
+                pending.env = deferred;
+                env
+            }
+            None => Default::default(),
+        };
         let continue_on_error = map
             .get("continue-on-error")
             .map(|n| super::bool_or_expr(n, cx, r))
@@ -103,10 +153,13 @@ pub fn read(
         let timeout = map
             .get("timeout-minutes")
             .and_then(|n| super::minutes(n, r));
-        let name = map
-            .get("name")
-            .map(|n| interpolate_node(n, cx, r))
-            .filter(|s| !s.is_empty());
+        let (name, deferred_name) = match map.get("name") {
+            Some(n) => {
+                let (shown, text) = interpolate_deferred(n, cx, runtime::STEP_RUNTIME, r);
+                (Some(shown).filter(|s| !s.is_empty()), text)
+            }
+            None => (None, None),
+        };
         let mut steps = match (map.get("run"), map.get("uses")) {
             (Some(_), Some(u)) => {
                 r.error(
@@ -117,7 +170,8 @@ pub fn read(
                 continue;
             }
             (Some(run), None) => {
-                let script = interpolate_node(run, cx, r);
+                let (script, deferred_run) =
+                    interpolate_deferred(run, cx, runtime::STEP_RUNTIME, r);
                 let shell_name = map
                     .get("shell")
                     .and_then(|n| n.scalar_text())
@@ -134,11 +188,15 @@ pub fn read(
                         }
                     },
                 };
-                let workdir = map
-                    .get("working-directory")
-                    .map(|n| interpolate_node(n, cx, r))
-                    .or_else(|| defaults.working_directory.clone())
-                    .map(|w| Located::new(w, r.loc(item.span)));
+                let workdir = match map.get("working-directory") {
+                    Some(n) => {
+                        let (shown, text) = interpolate_deferred(n, cx, runtime::STEP_RUNTIME, r);
+                        pending.workdir = text;
+                        Some(shown)
+                    }
+                    None => defaults.working_directory.clone(),
+                }
+                .map(|w| Located::new(w, r.loc(item.span)));
                 let mut step = Step::new(
                     name.clone().unwrap_or_else(|| first_line(&script)),
                     script,
@@ -147,7 +205,10 @@ pub fn read(
                 step.shell = shell;
                 step.workdir = workdir;
                 step.when = when;
-                vec![step]
+                step.id = id;
+                pending.run = deferred_run;
+                pending.name = deferred_name;
+                vec![(step, pending.clone())]
             }
             (None, Some(uses)) => {
                 let Some(target) = r.nonempty_string(uses, "`uses`") else {
@@ -164,7 +225,13 @@ pub fn read(
                     depth,
                 };
                 match uses_step(&call, r) {
-                    Some(steps) => steps,
+                    Some(mut steps) => {
+                        // An action run as one step is that step.
+                        if let [(only, _)] = steps.as_mut_slice() {
+                            only.id = id;
+                        }
+                        steps
+                    }
                     None => continue,
                 }
             }
@@ -176,7 +243,7 @@ pub fn read(
                 continue;
             }
         };
-        for s in &mut steps {
+        for (s, inner) in &mut steps {
             s.env = env.with(&s.env);
             s.continue_on_error |= continue_on_error;
             if timeout.is_some() {
@@ -184,6 +251,15 @@ pub fn read(
             }
             if s.when == StepWhen::OnSuccess {
                 s.when = when;
+            }
+            // The calling step's run-time parts hold for each step of a
+            // composite action; its own come after (they win).
+            let mut env = pending.env.clone();
+            env.retain(|(k, _)| !inner.env.iter().any(|(ik, _)| ik == k));
+            env.append(&mut inner.env);
+            inner.env = env;
+            if inner.condition.is_none() {
+                inner.condition = pending.condition.clone();
             }
             if let Some(n) = &name
                 && !s.name.starts_with(n.as_str())
@@ -225,6 +301,48 @@ fn left_out(node: &Node, label: &str, job: &str, cx: &Contexts, r: &mut Reader) 
         .set_help(help);
 }
 
+/// A step's `id`: unique among the steps of its job (or action), as
+/// GitHub requires; added to `ids`.
+fn step_id(node: &Node, ids: &mut serde_json::Map<String, Json>, r: &mut Reader) -> Option<String> {
+    let id = r.nonempty_string(node, "a step `id`")?;
+    let valid = id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        r.error(node.span, format!("`{id}` is not a valid step id"))
+            .set_help(
+                "an id starts with a letter or `_` and has only letters, digits, `_` and `-`",
+            );
+        return None;
+    }
+    if ids.keys().any(|k| k.eq_ignore_ascii_case(&id)) {
+        r.error(node.span, format!("two steps have `id: {id}`"))
+            .set_help("give each step of a job its own id");
+        return None;
+    }
+    ids.insert(id.clone(), Json::Object(Default::default()));
+    Some(id)
+}
+
+/// The text of an `if:` that can only be decided while the job runs: one
+/// that reads `steps`, `needs` or `env` (which `$GITHUB_ENV` may change).
+/// Unknown step ids are reported here.
+fn runtime_condition(node: &Node, cx: &Contexts, r: &mut Reader) -> Option<String> {
+    let text = match node.value {
+        crate::yaml::Value::Bool(_) => return None,
+        _ => node.scalar_text()?,
+    };
+    let refs = expr::condition_references(&text).ok()?;
+    super::check_references(node, &refs, cx, r);
+    refs.iter()
+        .any(|(c, _)| runtime::STEP_RUNTIME.contains(&c.as_str()))
+        .then_some(text)
+}
+
 fn first_line(script: &str) -> String {
     let line = script
         .lines()
@@ -256,7 +374,7 @@ struct Uses<'a> {
     depth: usize,
 }
 
-fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
+fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<(Step, StepDeferred)>> {
     let Uses {
         target,
         with,
@@ -266,28 +384,65 @@ fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
         cx,
         ..
     } = *call;
-    let with_value = |key: &str, r: &mut Reader| -> Option<String> {
+    let plain = || StepDeferred {
+        cx: Arc::new(cx.clone()),
+        ..Default::default()
+    };
+    // (as shown before the run, as written when decided at run time)
+    let with_value = |key: &str, r: &mut Reader| -> Option<(String, Option<String>)> {
         with.and_then(Node::as_map)
             .and_then(|m| m.get(key))
-            .map(|n| interpolate_node(n, cx, r))
+            .map(|n| {
+                let (shown, text) = interpolate_deferred(n, cx, runtime::STEP_RUNTIME, r);
+                (shown, text.or_else(|| n.scalar_text()))
+            })
     };
     if let Some(image) = target.strip_prefix("docker://") {
         // The image's own ENTRYPOINT is not known here: with `entrypoint`
         // it is run with `args`; without, `args` run through `sh -c`.
         let args = with_value("args", r).unwrap_or_default();
-        let run = match with_value("entrypoint", r) {
-            Some(ep) => format!("exec {ep} {args}"),
-            None if args.is_empty() => {
+        let deferred = args.1.is_some();
+        let (run, text) = match with_value("entrypoint", r) {
+            Some(ep) => (
+                format!("exec {} {}", ep.0, args.0),
+                (deferred || ep.1.is_some()).then(|| {
+                    format!(
+                        "exec {} {}",
+                        ep.1.unwrap_or_default(),
+                        args.1.clone().unwrap_or_default()
+                    )
+                }),
+            ),
+            None if args.0.is_empty() && !deferred => {
                 r.error(uses.span, format!("step `{label}` runs `{target}` without `with: args`"))
                     .set_help("nestci runs docker actions through `sh -c`: give the command in `with: args` (and optionally `with: entrypoint`)");
                 return None;
             }
-            None => args,
+            None => (args.0, args.1),
         };
         let mut step = Step::new(format!("docker://{image}"), run, r.loc(uses.span));
         step.shell = vec!["sh".into(), "-c".into()];
         step.image = Some(Located::new(image.to_string(), r.loc(uses.span)));
-        return Some(vec![step]);
+        let mut pending = plain();
+        // Evaluated again at run time only when a part reads a run-time
+        // context: then the whole command is.
+        let needs_runtime = with
+            .and_then(Node::as_map)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|(k, _)| k.name == "args" || k.name == "entrypoint")
+            .any(|(_, n)| {
+                n.as_str()
+                    .and_then(|t| expr::text_references(t).ok())
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|(c, _)| runtime::STEP_RUNTIME.contains(&c.as_str()))
+                    })
+            });
+        if needs_runtime {
+            pending.run = text;
+        }
+        return Some(vec![(step, pending)]);
     }
     let bare = target.split('@').next().unwrap_or(target);
     if bare.eq_ignore_ascii_case("actions/checkout") {
@@ -297,7 +452,7 @@ fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
             r.loc(uses.span),
         );
         step.shell = vec!["sh".into(), "-c".into()];
-        return Some(vec![step]);
+        return Some(vec![(step, plain())]);
     }
     if target.starts_with("./") {
         return local_action(call, r);
@@ -313,7 +468,7 @@ fn uses_step(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
     None
 }
 
-fn local_action(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
+fn local_action(call: &Uses, r: &mut Reader) -> Option<Vec<(Step, StepDeferred)>> {
     let Uses {
         target,
         with,
@@ -421,7 +576,7 @@ fn local_action(call: &Uses, r: &mut Reader) -> Option<Vec<Step>> {
     // Errors inside the action point into its file.
     let saved = std::mem::replace(&mut r.file, std::sync::Arc::new(file.clone()));
     let defaults = Defaults::default();
-    let steps = read(steps_node, job, &defaults, &inner, project, depth + 1, r);
+    let steps = read_pending(steps_node, job, &defaults, &inner, project, depth + 1, r);
     r.file = saved;
     Some(steps)
 }

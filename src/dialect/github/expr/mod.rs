@@ -108,6 +108,56 @@ impl Expression {
     pub fn eval(&self, cx: &Contexts) -> Result<Value, ExprError> {
         eval::eval(&self.expr, cx)
     }
+
+    /// The contexts it reads, each with the property read from it when
+    /// that is a plain name: `steps.build.outputs.v` gives
+    /// `("steps", Some("build"))`, `toJSON(steps)` gives `("steps", None)`.
+    pub fn references(&self) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        references(&self.expr, &mut out);
+        out
+    }
+}
+
+fn references(e: &Expr, out: &mut Vec<(String, Option<String>)>) {
+    match e {
+        Expr::Context(c) => out.push((c.clone(), None)),
+        Expr::Property(inner, name) => match &**inner {
+            Expr::Context(c) => out.push((c.clone(), Some(name.clone()))),
+            other => references(other, out),
+        },
+        Expr::Index(inner, index) => {
+            match (&**inner, &**index) {
+                (Expr::Context(c), Expr::Literal(Value::String(name))) => {
+                    out.push((c.clone(), Some(name.clone())))
+                }
+                (other, _) => references(other, out),
+            }
+            references(index, out);
+        }
+        Expr::Star(a) | Expr::Not(a) => references(a, out),
+        Expr::Compare(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) => {
+            references(a, out);
+            references(b, out);
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| references(a, out)),
+        Expr::Literal(_) => {}
+    }
+}
+
+/// The contexts read by the `${{ }}` placeholders of `text` (see
+/// [`Expression::references`]).
+pub fn text_references(text: &str) -> Result<Vec<(String, Option<String>)>, ExprError> {
+    let mut out = Vec::new();
+    for (_, _, inner) in placeholders(text)? {
+        out.extend(Expression::parse(inner)?.references());
+    }
+    Ok(out)
+}
+
+/// The contexts read by an `if:` condition.
+pub fn condition_references(src: &str) -> Result<Vec<(String, Option<String>)>, ExprError> {
+    Ok(Expression::parse(condition_text(src))?.references())
 }
 
 fn calls_status(e: &Expr) -> bool {
@@ -187,6 +237,13 @@ pub fn placeholders(text: &str) -> Result<Vec<(usize, usize, &str)>, ExprError> 
 
 /// Replace every `${{ expr }}` in `text` by its value as a string.
 pub fn interpolate(text: &str, cx: &Contexts) -> Result<String, ExprError> {
+    interpolate_keeping(text, cx, &[])
+}
+
+/// Like [`interpolate`], but a placeholder that reads one of the contexts
+/// in `keep` stays as written: what `nestci list` shows for a value that
+/// is only known at run time.
+pub fn interpolate_keeping(text: &str, cx: &Contexts, keep: &[&str]) -> Result<String, ExprError> {
     let spots = placeholders(text)?;
     if spots.is_empty() {
         return Ok(text.to_string());
@@ -195,7 +252,16 @@ pub fn interpolate(text: &str, cx: &Contexts) -> Result<String, ExprError> {
     let mut last = 0;
     for (start, end, inner) in spots {
         out.push_str(&text[last..start]);
-        out.push_str(&to_string(&evaluate(inner, cx)?));
+        let e = Expression::parse(inner)?;
+        if !keep.is_empty()
+            && e.references()
+                .iter()
+                .any(|(c, _)| keep.contains(&c.as_str()))
+        {
+            out.push_str(&text[start..end]);
+        } else {
+            out.push_str(&to_string(&e.eval(cx)?));
+        }
         last = end;
     }
     out.push_str(&text[last..]);
