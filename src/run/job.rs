@@ -36,6 +36,17 @@
 //! reported but does not count. After Ctrl-C or a job timeout no further
 //! step runs, not even `always` ones: the run (or the job's time) is over.
 //!
+//! A step may carry a [`StepTemplate`](crate::model::StepTemplate) from
+//! its dialect: then its condition and the fields it left open are
+//! decided here, with the [`RunState`] so far (earlier steps' outcomes and
+//! outputs, the env as steps changed it, the needed jobs' results and
+//! outputs). When the job offers [`StepFiles`](crate::model::StepFiles),
+//! each step gets fresh files ([`super::stepfiles`]) that are read back
+//! after it: env and `PATH` additions hold for the later steps, outputs
+//! go to the run state, the summaries are saved beside the job's log. A
+//! malformed file fails the step. After the steps, the job's outputs are
+//! evaluated for the jobs that need it.
+//!
 //! # Output
 //!
 //! Each backend call gets its own bounded channel, drained by the job's
@@ -325,6 +336,12 @@ impl JobRun<'_> {
                 },
             };
             if !runs {
+                // Say so when the dialect's condition decided: the step
+                // was listed, so its absence would be a puzzle.
+                if let Some(c) = step.deferred.as_ref().and_then(|d| d.condition()) {
+                    self.out
+                        .note(&format!("⊘ {}: skipped, `if: {c}` is false", step.name));
+                }
                 record(a, step, Conclusion::Skipped, Vec::new());
                 continue;
             }

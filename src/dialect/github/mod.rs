@@ -21,15 +21,28 @@
 //!   per file ([`notes`]); unknown keys are errors; merge keys (`<<`) are
 //!   errors, as on GitHub, which reads anchors and aliases but not those;
 //! - `${{ }}` in `run`, `env`, `with`, names and working directories is
-//!   replaced; `secrets` holds `--secret`/`--secret-file` (masked in all
-//!   output by the run); what only exists at run time
-//!   (`steps.*.outputs`, `needs.*.outputs`) reads as empty here.
+//!   replaced with what is known before the run; `secrets` holds
+//!   `--secret`/`--secret-file` (masked in all output by the run). What
+//!   only exists while the job runs — `steps.<id>.outputs`/`outcome`/
+//!   `conclusion`, `needs.<id>.outputs`/`result`, and the `env` that
+//!   `$GITHUB_ENV` may change — is left to [`runtime`]: such a value keeps
+//!   its `steps` and `needs` placeholders as written (what `nestci list`
+//!   shows) and is evaluated again by the runner through the model's
+//!   [`StepTemplate`](crate::model::StepTemplate) and
+//!   [`JobTemplate`](crate::model::JobTemplate): a step's `run`, `env`,
+//!   `name`, `working-directory`, `if` and `docker://` `with`; a job's
+//!   `env`, its `if:` when it reads `needs` (the job then waits for its
+//!   needs whatever they did and the condition decides, with GitHub's
+//!   implicit `success()`), and its `outputs`. `steps.<id>` naming no
+//!   earlier step and `needs.<id>` naming a job not needed are warnings;
+//!   duplicate step ids are errors. Every job offers the `GITHUB_ENV`,
+//!   `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files
+//!   ([`crate::model::StepFiles`]).
 //!
-//! Not done yet (they need the scheduler): the `GITHUB_ENV`,
-//! `GITHUB_OUTPUT`, `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` files between
-//! steps, step and job `outputs` at run time (so a called workflow's
-//! `outputs` too), `fail-fast` and `max-parallel`. Local reusable
-//! workflows become jobs of the run ([`reusable`]).
+//! Not done yet: run-time values in a local composite action's `with`
+//! (they read as empty, with a warning) and such an action's `outputs`;
+//! a called workflow's `outputs`, `fail-fast` and `max-parallel`. Local
+//! reusable workflows become jobs of the run ([`reusable`]).
 
 pub mod expr;
 mod matrix;
