@@ -660,17 +660,16 @@ pub(crate) fn check_references(
             continue;
         }
         let names: Vec<&str> = known.keys().map(String::as_str).collect();
-        let hint = crate::diag::did_you_mean(name, &names).map(|s| format!("did you mean `{s}`? "));
+        let hint = crate::diag::did_you_mean(name, &names).map(|s| format!("did you mean `{s}`?"));
         match context.as_str() {
             "steps" => {
                 r.warning(
                     node.span,
                     format!("`steps.{name}` names no earlier step: no step before this one has `id: {name}`, so it reads as empty"),
                 )
-                .set_help(format!(
-                    "{}give the step that sets it `id: {name}`",
-                    hint.unwrap_or_default()
-                ));
+                .set_help(hint.unwrap_or_else(|| {
+                    format!("give the step that sets it `id: {name}`")
+                }));
             }
             "needs" => {
                 r.warning(
@@ -679,10 +678,7 @@ pub(crate) fn check_references(
                         "`needs.{name}` names a job this job does not need, so it reads as empty"
                     ),
                 )
-                .set_help(format!(
-                    "{}add `{name}` to the job's `needs`",
-                    hint.unwrap_or_default()
-                ));
+                .set_help(hint.unwrap_or_else(|| format!("add `{name}` to the job's `needs`")));
             }
             _ => {}
         }
