@@ -144,7 +144,7 @@ jobs:
 }
 
 #[test]
-fn a_reusable_workflow_runs_with_its_inputs_and_passed_secrets() {
+fn a_reusable_workflow_runs_with_its_inputs_secrets_and_outputs() {
     let sandbox = Sandbox::new(
         r#"
 on: push
@@ -165,6 +165,7 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: echo "last ran"
+      - run: echo "got=${{ needs.call.outputs.word }} result=${{ needs.call.result }}"
 "#,
     );
     let workflows = sandbox.dir.path().join(".github").join("workflows");
@@ -179,11 +180,18 @@ on:
       times: {type: number, default: 2}
     secrets:
       token: {required: true}
+    outputs:
+      word:
+        value: ${{ jobs.greet.outputs.word }}-${{ inputs.greeting }}
 jobs:
   greet:
     runs-on: ubuntu-latest
+    outputs:
+      word: ${{ steps.w.outputs.word }}
     steps:
       - run: echo "greeting=${{ inputs.greeting }} x${{ inputs.times }} token=${{ secrets.token }}"
+      - id: w
+        run: echo "word=bird" >> "$GITHUB_OUTPUT"
 "#,
     )
     .expect("write the called workflow");
@@ -194,6 +202,14 @@ jobs:
     assert_eq!(
         run.value("call / greet", "greeting").as_deref(),
         Some("hello x2 token=***"),
+        "{}",
+        run.describe()
+    );
+    // The called workflow's outputs, from its job's, reach the job
+    // needing the caller.
+    assert_eq!(
+        run.value("last", "got").as_deref(),
+        Some("bird-hello result=success"),
         "{}",
         run.describe()
     );

@@ -182,6 +182,7 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         options,
         chain: vec![file.to_path_buf()],
         prefix: String::new(),
+        calls: runtime::Calls::default(),
     };
     let mut jobs = read_jobs(jobs_node, &scope, &mut notes, r)?;
     let name = top
@@ -227,6 +228,9 @@ pub(crate) struct Scope<'a> {
     /// Before every job name: `caller / ` in a called workflow, as GitHub
     /// shows its jobs.
     pub prefix: String,
+    /// The reusable-workflow calls of the whole run, shared by every job's
+    /// run-time parts (`needs.<caller>.outputs`).
+    pub calls: runtime::Calls,
 }
 
 /// The jobs of a workflow's `jobs:` mapping, with `needs` resolved among
@@ -855,7 +859,10 @@ fn read_job(
         defaults.working_directory = own.working_directory.or(defaults.working_directory);
     }
     let steps = match map.get("steps") {
-        Some(n) => steps::read(n, id, &defaults, &jcx, project, 0, r),
+        Some(n) => steps::finish(
+            steps::read_pending(n, id, &defaults, &jcx, project, 0, r),
+            &scope.calls,
+        ),
         None => {
             r.error(span, format!("job `{id}` has no `steps`"))
                 .set_help("add `steps:` with at least one `- run: ...`");
@@ -879,6 +886,7 @@ fn read_job(
     job.step_files = Some(runtime::step_files());
     if deferred.condition.is_some() || !deferred.env.is_empty() || !deferred.outputs.is_empty() {
         deferred.cx = Arc::new(jcx.clone());
+        deferred.calls = Arc::clone(&scope.calls);
         job.deferred = Some(Arc::new(deferred));
     }
     job.needs = Some(Vec::new());

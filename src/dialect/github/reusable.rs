@@ -17,9 +17,12 @@
 //! - calls nest at most [`MAX_DEPTH`] workflows deep (GitHub's limit of
 //!   four levels), and a workflow already in the chain is a cycle.
 //!
+//! - its `on.workflow_call.outputs` (values over its `jobs` context) are
+//!   worked out once its jobs have run, for the jobs needing the caller:
+//!   `needs.<caller>.outputs.<name>` ([`CallOutputs`]).
+//!
 //! Workflows of another repository (`owner/repo/...@ref`) are refused:
-//! nestci does not fetch. The called workflow's `outputs` need run-time
-//! job outputs; until those exist they are noted, not passed on.
+//! nestci does not fetch.
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use serde_json::{Value as Json, json};
 
 use super::super::reader::Reader;
 use super::notes::{self, Notes};
+use super::runtime::CallOutputs;
 use super::{
     Scope, TOP_KEYS, decide, defaults, env, env_json, expr, false_condition, interpolate_node,
     matrix, read_jobs,
@@ -201,17 +205,6 @@ pub(super) fn call(
     caller_cx.set("env", env_json(&scope.env));
     let inputs = inputs(id, &target, map, declared, uses, &caller_cx, r);
     let secrets = secrets(id, &target, map, declared, uses, &caller_cx, r);
-    if let Some((k, _)) = declared.and_then(|d| d.entry("outputs")) {
-        let at = crate::model::Loc::new(&Arc::new(path.clone()), k.span);
-        r.warning(
-            uses.span,
-            format!(
-                "job `{id}`: the outputs of `{target}` (at {at}) are not passed on yet; \
-                 `needs.{id}.outputs.*` reads as empty"
-            ),
-        )
-        .set_help("pass the values through a file in the workspace for now");
-    }
     let caller_name = map
         .get("name")
         .map(|n| interpolate_node(n, &caller_cx, r))
@@ -250,6 +243,7 @@ pub(super) fn call(
         options: scope.options,
         chain,
         prefix: format!("{}{caller_name} / ", scope.prefix),
+        calls: Arc::clone(&scope.calls),
     };
     let mut jobs = match top.get("jobs") {
         Some(n) => read_jobs(n, &inner, &mut notes, r).unwrap_or_default(),
@@ -258,6 +252,17 @@ pub(super) fn call(
             Vec::new()
         }
     };
+    if let Some(outputs) = declared.and_then(|d| d.get("outputs")) {
+        let outputs = call_outputs(outputs, top, &inner.cx, r);
+        if let Ok(mut calls) = scope.calls.lock() {
+            calls.push(CallOutputs {
+                caller: id.to_string(),
+                prefix: inner.prefix.clone(),
+                outputs,
+                cx: Arc::new(inner.cx.clone()),
+            });
+        }
+    }
     r.file = saved;
 
     // The caller's `if:`: false skips every called job; `always()` or
@@ -284,6 +289,53 @@ pub(super) fn call(
         }
     }
     jobs
+}
+
+/// `on.workflow_call.outputs`: each output's name and `value` as written.
+/// A value is checked now against the called workflow's job ids, so a
+/// mistake is reported at its place rather than read as empty later.
+fn call_outputs(
+    node: &Node,
+    top: &Mapping,
+    cx: &super::Contexts,
+    r: &mut Reader,
+) -> Vec<(String, String)> {
+    let Some(map) = r.map(node, "`outputs`") else {
+        return Vec::new();
+    };
+    // `jobs.<id>` of the called workflow, empty until the run.
+    let ids: serde_json::Map<String, Json> = top
+        .get("jobs")
+        .and_then(Node::as_map)
+        .map(|jobs| {
+            jobs.iter()
+                .map(|(k, _)| (k.name.clone(), json!({"outputs": {}, "result": ""})))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut check_cx = cx.clone();
+    check_cx.set("jobs", Json::Object(ids));
+    let mut out = Vec::new();
+    for (key, decl) in map.iter() {
+        let value = decl.as_map().and_then(|m| m.get("value"));
+        let Some(text) = value.and_then(Node::scalar_text) else {
+            r.error(
+                key.span,
+                format!(
+                    "output `{}` of the called workflow has no `value`",
+                    key.name
+                ),
+            )
+            .set_help("give it `value: ${{ jobs.<job>.outputs.<name> }}`");
+            continue;
+        };
+        if let (Some(node), Err(e)) = (value, expr::interpolate(&text, &check_cx)) {
+            r.error(node.span, format!("output `{}`: {}", key.name, e.message));
+            continue;
+        }
+        out.push((key.name.clone(), text));
+    }
+    out
 }
 
 /// The called workflow's `on.workflow_call` (`Some(None)` when it has no

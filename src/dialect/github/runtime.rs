@@ -15,12 +15,14 @@
 //! The job's step files are GitHub's: `GITHUB_ENV`, `GITHUB_OUTPUT`,
 //! `GITHUB_PATH` and `GITHUB_STEP_SUMMARY` ([`step_files`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value as Json, json};
 
 use super::expr::{self, Contexts, JobStatus};
-use crate::model::{Conclusion, Env, Job, JobTemplate, RunState, Step, StepFiles, StepTemplate};
+use crate::model::{
+    Conclusion, Env, Job, JobTemplate, NeedState, RunState, Step, StepFiles, StepTemplate,
+};
 
 /// Contexts whose `${{ }}` stay as written until run time.
 pub const KEPT: &[&str] = &["steps", "needs"];
@@ -40,11 +42,35 @@ pub fn step_files() -> StepFiles {
     }
 }
 
+/// The outputs of a call of a reusable workflow (`jobs.<caller>.uses`),
+/// declared in its `on.workflow_call.outputs` from the `jobs` context of
+/// the called workflow (`value: ${{ jobs.build.outputs.version }}`).
+/// They exist once the called jobs have run; a job needing the caller
+/// reads them as `needs.<caller>.outputs.<name>`.
+#[derive(Debug, Clone)]
+pub struct CallOutputs {
+    /// The calling job's id: what `needs.<caller>` names.
+    pub caller: String,
+    /// What the called jobs' templates start with (`Caller name / `).
+    pub prefix: String,
+    /// Each output's name and `value` as written.
+    pub outputs: Vec<(String, String)>,
+    /// The called workflow's load-time contexts (`inputs`, ...).
+    pub cx: Arc<Contexts>,
+}
+
+/// Every call of the workflow, filled while its jobs are read and shared
+/// by the deferred parts of every job: a job may be read before the job
+/// it needs.
+pub type Calls = Arc<Mutex<Vec<CallOutputs>>>;
+
 /// The parts of one step decided at run time: each is the text as
 /// written, `None` when it was decided at load time.
 #[derive(Debug, Default, Clone)]
 pub struct StepDeferred {
     pub cx: Arc<Contexts>,
+    /// The workflow's reusable-workflow calls, for `needs.<caller>`.
+    pub calls: Calls,
     pub condition: Option<String>,
     pub name: Option<String>,
     pub run: Option<String>,
@@ -65,10 +91,23 @@ impl StepDeferred {
 
 /// `cx` with the run-time contexts from `state`; `env` is the job's env
 /// now with the step's own on top.
-fn runtime_contexts(cx: &Contexts, state: &RunState, step_env: Option<&Env>) -> Contexts {
+fn runtime_contexts(
+    cx: &Contexts,
+    calls: &Calls,
+    state: &RunState,
+    step_env: Option<&Env>,
+) -> Contexts {
     let mut cx = cx.clone();
     cx.set("steps", steps_json(state));
-    cx.set("needs", needs_json(state));
+    let mut needs = needs_json(state);
+    if let (Json::Object(needs), Ok(calls)) = (&mut needs, calls.lock()) {
+        for call in calls.iter() {
+            if let Some(entry) = call_json(call, state) {
+                needs.insert(call.caller.clone(), entry);
+            }
+        }
+    }
+    cx.set("needs", needs);
     let env = match step_env {
         Some(e) => state.env.with(e),
         None => state.env.clone(),
@@ -115,12 +154,6 @@ fn steps_json(state: &RunState) -> Json {
 /// a matrix job are one id: outputs of the later ones win, and the result
 /// is the worst of theirs, as on GitHub.
 fn needs_json(state: &RunState) -> Json {
-    let rank = |c: Conclusion| match c {
-        Conclusion::Success => 0,
-        Conclusion::Skipped => 1,
-        Conclusion::Cancelled => 2,
-        Conclusion::Failure => 3,
-    };
     let mut out: Map<String, Json> = Map::new();
     let mut results: Vec<(String, Conclusion)> = Vec::new();
     for n in &state.needs {
@@ -146,6 +179,78 @@ fn needs_json(state: &RunState) -> Json {
     Json::Object(out)
 }
 
+/// `needs.<caller>` for a reusable-workflow call whose jobs the running
+/// job needs: the call's outputs, evaluated with the `jobs` context of
+/// the called workflow's jobs, and their worst result. `None` when the job
+/// does not need the call.
+fn call_json(call: &CallOutputs, state: &RunState) -> Option<Json> {
+    let called: Vec<&NeedState> = state
+        .needs
+        .iter()
+        .filter(|n| n.template.starts_with(&call.prefix))
+        .collect();
+    if called.is_empty() {
+        return None;
+    }
+    // The called workflow's own jobs by id (a nested call's jobs, whose
+    // templates hold a further ` / `, are not in its `jobs` context).
+    let direct = RunState {
+        needs: called
+            .iter()
+            .filter_map(|n| {
+                let id = n.template.strip_prefix(&call.prefix)?;
+                (!id.contains(" / ")).then(|| NeedState {
+                    template: id.to_string(),
+                    ..(*n).clone()
+                })
+            })
+            .collect(),
+        ..RunState::new(Env::new(), Vec::new())
+    };
+    let mut cx = (*call.cx).clone();
+    cx.set("jobs", needs_json(&direct));
+    let outputs: Map<String, Json> = call
+        .outputs
+        .iter()
+        .map(|(name, text)| {
+            // Checked when the workflow was loaded; a value that still
+            // fails here reads as empty, as GitHub leaves it.
+            let value = evaluate(text, &cx).unwrap_or_else(|e| {
+                tracing::warn!("output `{name}` of `{}`: {e}", call.caller);
+                String::new()
+            });
+            (name.clone(), Json::String(value))
+        })
+        .collect();
+    let all = RunState {
+        needs: called.into_iter().cloned().collect(),
+        ..RunState::new(Env::new(), Vec::new())
+    };
+    let result = worst(&all);
+    Some(json!({"outputs": outputs, "result": result.as_str()}))
+}
+
+/// How bad a result is, for "the worst of several" (GitHub's order).
+fn rank(c: Conclusion) -> u8 {
+    match c {
+        Conclusion::Success => 0,
+        Conclusion::Skipped => 1,
+        Conclusion::Cancelled => 2,
+        Conclusion::Failure => 3,
+    }
+}
+
+/// The worst result among `state.needs` (failure over cancelled over
+/// skipped over success).
+fn worst(state: &RunState) -> Conclusion {
+    state
+        .needs
+        .iter()
+        .map(|n| n.result)
+        .max_by_key(|c| rank(*c))
+        .unwrap_or(Conclusion::Success)
+}
+
 fn evaluate(text: &str, cx: &Contexts) -> Result<String, String> {
     expr::interpolate(text, cx).map_err(|e| format!("`{}`: {e}", text.trim()))
 }
@@ -153,7 +258,7 @@ fn evaluate(text: &str, cx: &Contexts) -> Result<String, String> {
 impl StepTemplate for StepDeferred {
     fn runs(&self, state: &RunState) -> Option<Result<bool, String>> {
         let condition = self.condition.as_ref()?;
-        let cx = runtime_contexts(&self.cx, state, None);
+        let cx = runtime_contexts(&self.cx, &self.calls, state, None);
         Some(
             expr::condition(condition, &cx)
                 .map_err(|e| format!("`{}`: {e}", expr::condition_text(condition))),
@@ -163,14 +268,14 @@ impl StepTemplate for StepDeferred {
     fn render(&self, step: &Step, state: &RunState) -> Result<Step, String> {
         let mut step = step.clone();
         // The step's own env first: its other fields may read it.
-        let mut cx = runtime_contexts(&self.cx, state, Some(&step.env));
+        let mut cx = runtime_contexts(&self.cx, &self.calls, state, Some(&step.env));
         for (name, text) in &self.env {
             let value = evaluate(text, &cx)?;
             let loc = step.env.var(name).and_then(|v| v.loc.clone());
             step.env.set(name.clone(), value, loc);
         }
         if !self.env.is_empty() {
-            cx = runtime_contexts(&self.cx, state, Some(&step.env));
+            cx = runtime_contexts(&self.cx, &self.calls, state, Some(&step.env));
         }
         if let Some(t) = &self.name {
             step.name = evaluate(t, &cx)?;
@@ -193,6 +298,8 @@ impl StepTemplate for StepDeferred {
 #[derive(Debug, Default, Clone)]
 pub struct JobDeferred {
     pub cx: Arc<Contexts>,
+    /// The workflow's reusable-workflow calls, for `needs.<caller>`.
+    pub calls: Calls,
     /// An `if:` that reads `needs`.
     pub condition: Option<String>,
     /// Entries of the job's `env` that read `needs`, as written.
@@ -204,7 +311,7 @@ pub struct JobDeferred {
 impl JobTemplate for JobDeferred {
     fn runs(&self, state: &RunState) -> Option<Result<bool, String>> {
         let condition = self.condition.as_ref()?;
-        let cx = runtime_contexts(&self.cx, state, None);
+        let cx = runtime_contexts(&self.cx, &self.calls, state, None);
         let text = expr::condition_text(condition);
         let parsed = match expr::Expression::parse(text) {
             Ok(p) => p,
@@ -220,7 +327,7 @@ impl JobTemplate for JobDeferred {
 
     fn render(&self, job: &Job, state: &RunState) -> Result<Job, String> {
         let mut job = job.clone();
-        let cx = runtime_contexts(&self.cx, state, None);
+        let cx = runtime_contexts(&self.cx, &self.calls, state, None);
         for (name, text) in &self.env {
             let value = evaluate(text, &cx)?;
             let loc = job.env.var(name).and_then(|v| v.loc.clone());
@@ -230,7 +337,7 @@ impl JobTemplate for JobDeferred {
     }
 
     fn outputs(&self, state: &RunState) -> Result<Vec<(String, String)>, String> {
-        let cx = runtime_contexts(&self.cx, state, None);
+        let cx = runtime_contexts(&self.cx, &self.calls, state, None);
         self.outputs
             .iter()
             .map(|(k, text)| Ok((k.clone(), evaluate(text, &cx)?)))

@@ -59,22 +59,15 @@ pub fn default_shell() -> Vec<String> {
 /// (which allows ten levels); deeper is taken as a cycle.
 pub const MAX_ACTION_DEPTH: usize = 10;
 
-/// Read the steps of a job; `depth` counts the composite actions whose
-/// steps these are (0 for the job's own). What can only be decided at
-/// run time is attached to each step as a [`StepDeferred`].
-pub fn read(
-    node: &Node,
-    job: &str,
-    defaults: &Defaults,
-    cx: &Contexts,
-    project: &Path,
-    depth: usize,
-    r: &mut Reader,
-) -> Vec<Step> {
-    read_pending(node, job, defaults, cx, project, depth, r)
+/// A job's steps as [`read_pending`] left them: what can only be decided
+/// at run time is attached to each step as a [`StepDeferred`], which sees
+/// the workflow's reusable-workflow `calls`.
+pub fn finish(pending: Vec<(Step, StepDeferred)>, calls: &runtime::Calls) -> Vec<Step> {
+    pending
         .into_iter()
-        .map(|(mut step, deferred)| {
+        .map(|(mut step, mut deferred)| {
             if !deferred.is_empty() {
+                deferred.calls = Arc::clone(calls);
                 step.deferred = Some(Arc::new(deferred));
             }
             step
@@ -82,9 +75,11 @@ pub fn read(
         .collect()
 }
 
-/// [`read`], with each step's deferred parts still open to additions
-/// (a composite action's steps take the calling step's).
-fn read_pending(
+/// Read the steps of a job; `depth` counts the composite actions whose
+/// steps these are (0 for the job's own). Each step's deferred parts stay
+/// open to additions (a composite action's steps take the calling
+/// step's); [`finish`] attaches them.
+pub fn read_pending(
     node: &Node,
     job: &str,
     defaults: &Defaults,
