@@ -387,3 +387,69 @@ fn broken_workflows_report_exact_locations() {
         .collect();
     compare(&actual, 10);
 }
+
+/// `--event-file`: the payload's `inputs` fill a dispatch's `inputs`
+/// (over the defaults) and its fields `github.event`; a file that is not
+/// a JSON object is refused, naming the place.
+#[test]
+fn an_event_payload_file_feeds_inputs_and_github_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let payload = dir.path().join("event.json");
+    std::fs::write(
+        &payload,
+        r#"{"inputs": {"environment": "production", "version": "2.0", "dry-run": false},
+            "sender": {"login": "octocat"}}"#,
+    )
+    .expect("write payload");
+    let workflow = dir.path().join("dispatch.yml");
+    std::fs::write(
+        &workflow,
+        r#"on:
+  workflow_dispatch:
+    inputs:
+      environment: {type: string, default: staging}
+      version: {type: string, required: true}
+      dry-run: {type: boolean, default: true}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "to ${{ inputs.environment }} v${{ inputs.version }} by ${{ github.event.sender.login }}"
+      - if: inputs.dry-run
+        run: echo dry
+"#,
+    )
+    .expect("write workflow");
+    let wf = workflow.display().to_string();
+    let ev = payload.display().to_string();
+    let out = common::nestci(&[
+        "run",
+        &wf,
+        "--dry-run",
+        "--event",
+        "workflow_dispatch",
+        "--event-file",
+        &ev,
+    ]);
+    let shown = common::text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", common::text(&out.stderr));
+    assert!(shown.contains("to production v2.0 by octocat"), "{shown}");
+    assert!(
+        !shown.contains("echo dry"),
+        "the payload's dry-run: false wins:\n{shown}"
+    );
+
+    std::fs::write(&payload, "[1, 2,\n oops]").expect("write bad payload");
+    let out = common::nestci(&[
+        "run",
+        &wf,
+        "--dry-run",
+        "--event",
+        "workflow_dispatch",
+        "--event-file",
+        &ev,
+    ]);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not JSON at line 2, column 2"), "{err}");
+}

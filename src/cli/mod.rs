@@ -91,6 +91,11 @@ pub struct DialectArgs {
     /// GitHub's github.event_name; default push).
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
+    /// The event's payload, a JSON file as GitHub sends it (like act's
+    /// --eventpath): merged into `github.event`; for `workflow_dispatch`
+    /// its `inputs` fill the `inputs` context.
+    #[arg(long = "event-file", alias = "eventpath", value_name = "PATH")]
+    pub event_file: Option<PathBuf>,
     /// Map a GitHub `runs-on` label to an image, like act's -P (repeatable;
     /// default: ubuntu-* labels run on the `host` image).
     #[arg(long = "platform", value_name = "LABEL=IMAGE", value_parser = parse_platform)]
@@ -131,10 +136,53 @@ fn parse_platform(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Why the options of `--secret-file` or `--event-file` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::DotenvError),
+    #[error("--event-file {path}: {message}")]
+    Event { path: String, message: String },
+}
+
+impl OptionsError {
+    /// What to do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            OptionsError::Secrets(_) => {
+                "a secret file has one KEY=VALUE per line (quotes, # comments and `export ` allowed)"
+            }
+            OptionsError::Event { .. } => {
+                "pass a JSON object as GitHub sends it for the event, e.g. {\"inputs\": {\"level\": \"debug\"}}"
+            }
+        }
+    }
+}
+
+/// The payload of `--event-file`: a JSON object.
+fn read_event(path: &std::path::Path) -> Result<serde_json::Value, OptionsError> {
+    let error = |message: String| OptionsError::Event {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        error(format!(
+            "not JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(error("the payload must be a JSON object".into()));
+    }
+    Ok(value)
+}
+
 impl DialectArgs {
     /// The load options; fails on a secret file that cannot be read or
-    /// has a bad line.
-    pub fn options(&self) -> Result<crate::dialect::LoadOptions, crate::secrets::DotenvError> {
+    /// has a bad line, and on an event file that is not a JSON object.
+    pub fn options(&self) -> Result<crate::dialect::LoadOptions, OptionsError> {
         let mut secrets = crate::model::Env::new();
         for file in &self.secret_files {
             for (k, v) in crate::secrets::read_dotenv(file)? {
@@ -144,9 +192,11 @@ impl DialectArgs {
         for (k, v) in &self.secrets {
             secrets.set(k.clone(), v.clone(), None);
         }
+        let event_payload = self.event_file.as_deref().map(read_event).transpose()?;
         Ok(crate::dialect::LoadOptions {
             include_dirs: self.include_dirs.clone(),
             event: self.event.clone(),
+            event_payload,
             platforms: self.platforms.clone(),
             secrets,
             ..Default::default()

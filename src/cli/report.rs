@@ -72,10 +72,7 @@ impl Reporter {
     /// The load options of `arg`, with its secrets read.
     pub fn options(&self, arg: &FileArg) -> Result<LoadOptions, i32> {
         arg.dialect.options().map_err(|e| {
-            self.error(
-                &e.to_string(),
-                Some("a secret file has one KEY=VALUE per line (quotes, # comments and `export ` allowed)"),
-            );
+            self.error(&e.to_string(), Some(e.help()));
             EXIT_USAGE
         })
     }

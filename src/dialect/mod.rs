@@ -33,6 +33,9 @@ pub struct LoadOptions {
     /// `--event NAME`: the event that started the pipeline (GitLab's
     /// `CI_PIPELINE_SOURCE`, GitHub's `github.event_name`; default `push`).
     pub event: Option<String>,
+    /// `--event-file PATH`: the event's payload (a JSON object), for
+    /// GitHub's `github.event` and a `workflow_dispatch`'s `inputs`.
+    pub event_payload: Option<serde_json::Value>,
     /// `--platform LABEL=IMAGE`: GitHub `runs-on` labels to images.
     pub platforms: Vec<(String, String)>,
     /// `--host-path DIR`: host directories every job of the `host` image

@@ -146,12 +146,33 @@ pub fn parse(root: &Node, r: &mut Reader, options: &LoadOptions) -> Option<Pipel
         git.sha = Some(sha.to_string());
     }
     let mut cx = Contexts::default();
-    cx.set("github", github_context(&git, &event, &project));
+    let mut github = github_context(&git, &event, &project);
+    if let (Some(Json::Object(payload)), Some(Json::Object(event))) =
+        (&options.event_payload, github.get_mut("event"))
+    {
+        // The payload as GitHub would send it, over what nestci makes up.
+        for (k, v) in payload {
+            event.insert(k.clone(), v.clone());
+        }
+    }
+    cx.set("github", github);
     cx.set("vars", json!({}));
     cx.set("secrets", env_json(&options.secrets));
     cx.set("needs", json!({}));
     cx.set("steps", json!({}));
-    cx.set("inputs", inputs(top, r));
+    let mut inputs = inputs(top, r);
+    // A dispatch's inputs come with its payload, over the defaults.
+    if event == "workflow_dispatch"
+        && let (Json::Object(inputs), Some(Json::Object(given))) = (
+            &mut inputs,
+            options.event_payload.as_ref().and_then(|p| p.get("inputs")),
+        )
+    {
+        for (k, v) in given {
+            inputs.insert(k.clone(), v.clone());
+        }
+    }
+    cx.set("inputs", inputs);
     cx.set(
         "runner",
         json!({"os": "Linux", "arch": "X64", "temp": "/tmp", "tool_cache": "/opt/hostedtoolcache"}),
