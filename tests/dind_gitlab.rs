@@ -9,34 +9,7 @@ use dind_common::Sandbox;
 /// See `GITLAB_ARTIFACTS` in `tests/dood_jobs.rs`: `clobber` deletes what
 /// `build` left in the shared workspace, so a job has the file only when
 /// its artifacts are handed to it.
-const ARTIFACTS: &str = "
-stages: [build, clobber, use]
-build:
-  stage: build
-  script:
-    - mkdir -p out && echo built > out/a.txt
-  artifacts:
-    paths: [out/]
-clobber:
-  stage: clobber
-  dependencies: []
-  script:
-    - rm -rf out
-without:
-  stage: use
-  dependencies: []
-  script:
-    - test ! -e out/a.txt
-need-without:
-  stage: use
-  needs: [{job: build, artifacts: false}, clobber]
-  script:
-    - test ! -e out/a.txt
-with:
-  stage: use
-  script:
-    - grep built out/a.txt
-";
+const ARTIFACTS: &str = include_str!("pipelines/gitlab-artifacts.gitlab-ci.yml");
 
 /// The summary row of `job`.
 fn row<'a>(stdout: &'a str, job: &str) -> &'a str {

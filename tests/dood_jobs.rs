@@ -833,34 +833,7 @@ jobs:
 /// by default, none with `dependencies: []`, none from a need with
 /// `artifacts: false`. `--jobs 1` runs the last stage in file order, so the
 /// job that receives the file runs after the two that must not see it.
-const GITLAB_ARTIFACTS: &str = "
-stages: [build, clobber, use]
-build:
-  stage: build
-  script:
-    - mkdir -p out && echo built > out/a.txt
-  artifacts:
-    paths: [out/]
-clobber:
-  stage: clobber
-  dependencies: []
-  script:
-    - rm -rf out
-without:
-  stage: use
-  dependencies: []
-  script:
-    - test ! -e out/a.txt
-need-without:
-  stage: use
-  needs: [{job: build, artifacts: false}, clobber]
-  script:
-    - test ! -e out/a.txt
-with:
-  stage: use
-  script:
-    - grep built out/a.txt
-";
+const GITLAB_ARTIFACTS: &str = include_str!("pipelines/gitlab-artifacts.gitlab-ci.yml");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gitlab_jobs_receive_the_artifacts_of_earlier_stages() {
