@@ -158,38 +158,6 @@ jobs:
     sandbox.assert_nothing_left();
 }
 
-#[test]
-fn security_keys_it_cannot_honour_are_reported_not_ignored() {
-    let sandbox = Sandbox::new(
-        r#"
-name: asks
-image: host
-jobs:
-  asks:
-    security:
-      network: host
-      cap_add: [SYS_ADMIN]
-    steps:
-      - run: echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
-"#,
-    );
-    let run = sandbox.run(&[]);
-    assert_eq!(run.code, Some(0), "{}", run.describe());
-    for key in ["network", "cap_add"] {
-        assert!(
-            run.stdout
-                .contains(&format!("security.{key} is not applied")),
-            "{}",
-            run.describe()
-        );
-    }
-    assert_eq!(
-        run.value("asks", "ifaces").as_deref().map(str::trim),
-        Some("lo")
-    );
-    sandbox.assert_nothing_left();
-}
-
 /// `host_paths:` in the file and `--host-path` on the command line show a
 /// host directory read-only to a `host` image job; a missing one fails the
 /// job with the place it was written.

@@ -15,6 +15,7 @@
 //! | [`image`] | rootfs directories, tarballs and `docker save` archives; the content-addressed store |
 //! | [`subroot`] | a root of its own inside a job, for a service or an image step |
 //! | [`service`] | the runner's side of services: what to start, where their output goes |
+//! | [`security`] | the job's `security:` keys, as this runtime applies them |
 //! | [`caps`], [`seccomp`] | what a step may still do inside its namespaces |
 //! | [`sys`] | the raw system calls nix does not wrap yet |
 //!
@@ -34,6 +35,7 @@ pub mod image;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod security;
 pub mod service;
 pub mod subroot;
 pub mod sys;
@@ -236,6 +238,16 @@ impl Backend for DindBackend {
                 });
             }
         }
+        // The job's `security:` first: a key dind refuses fails the job
+        // before anything is made.
+        let engine_socket = job
+            .security
+            .mount_docker_socket
+            .as_ref()
+            .is_some_and(|m| m.value)
+            .then(security::engine_socket)
+            .flatten();
+        let plan = security::plan(job, engine_socket.as_deref())?;
         // `host_paths` belong to the `host` image: a rootfs image has its
         // own toolchains, and a host directory over them would shadow them.
         let mut host_paths = Vec::new();
@@ -293,7 +305,7 @@ impl Backend for DindBackend {
             &job.resources,
         )
         .map_err(|e| runtime("cannot create the job's cgroup", e))?;
-        notes.extend(ignored_security(job));
+        notes.extend(plan.notes);
         if self.ids.workspace_owner.is_some() && !self.host_admin {
             notes.push(format!(
                 "no CAP_SYS_ADMIN on the host (an unprivileged container?): the workspace is not \
@@ -305,8 +317,18 @@ impl Backend for DindBackend {
             let _ = out.send(note_line(note)).await;
         }
 
+        // With `uts: host` the job sees the host's name; its /etc files say
+        // the same.
+        let hostname = if plan.hardening.host_uts {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| rootfs::hostname_for(&job.name))
+        } else {
+            rootfs::hostname_for(&job.name)
+        };
         let config = ContainerConfig {
-            hostname: rootfs::hostname_for(&job.name),
+            hostname,
             root_dir,
             workspace: ctx.workspace.clone(),
             host_paths,
@@ -316,10 +338,12 @@ impl Backend for DindBackend {
             trees,
             services,
             force_copy: self.force_copy,
+            security: plan.hardening,
         };
         let mut container = Container::start(&self.helper, &config, cgroup, state)?;
         container.image = image_config;
         container.step_images = step_images;
+        container.user = job.security.user.as_ref().map(|u| u.value.clone());
         let ready = tokio::select! {
             reply = container.control.recv::<Reply>() => reply,
             () = cancel.cancelled() => {
@@ -374,40 +398,6 @@ impl Backend for DindBackend {
             }
         }
     }
-}
-
-/// The `security:` keys this runtime does not apply yet, said out loud
-/// rather than silently ignored. The container keeps its defaults
-/// (private namespaces, Docker's capabilities, seccomp, no_new_privs).
-fn ignored_security(job: &Job) -> Vec<String> {
-    let s = &job.security;
-    let mut keys = Vec::new();
-    let mut flag = |set: bool, key: &str| {
-        if set {
-            keys.push(key.to_string());
-        }
-    };
-    flag(s.privileged.is_some(), "privileged");
-    flag(!s.cap_add.is_empty(), "cap_add");
-    flag(!s.cap_drop.is_empty(), "cap_drop");
-    flag(s.mount_docker_socket.is_some(), "mount_docker_socket");
-    flag(s.network.is_some(), "network");
-    flag(s.pid.is_some(), "pid");
-    flag(s.ipc.is_some(), "ipc");
-    flag(s.uts.is_some(), "uts");
-    flag(s.userns.is_some(), "userns");
-    flag(s.seccomp.is_some(), "seccomp");
-    flag(s.apparmor.is_some(), "apparmor");
-    flag(s.selinux.is_some(), "selinux");
-    flag(s.systempaths.is_some(), "systempaths");
-    flag(s.no_new_privs.is_some(), "no_new_privs");
-    flag(!s.devices.is_empty(), "devices");
-    flag(!s.volumes.is_empty(), "volumes");
-    flag(s.read_only.is_some(), "read_only");
-    flag(s.user.is_some(), "user");
-    keys.into_iter()
-        .map(|k| format!("security.{k} is not applied by the dind runtime yet; the job runs with its defaults"))
-        .collect()
 }
 
 fn note_line(text: &str) -> OutputLine {
@@ -465,6 +455,9 @@ struct Container {
     image: ImageConfig,
     /// The steps with an image of their own.
     step_images: Vec<StepImage>,
+    /// The job's `security.user`: steps run as it, over the image's
+    /// `User`.
+    user: Option<String>,
 }
 
 /// A step with an image of its own, found by its location and name.
@@ -535,6 +528,7 @@ impl Container {
             services: ServiceLogs::default(),
             image: ImageConfig::default(),
             step_images: Vec::new(),
+            user: None,
         };
         // One output pipe per service: the write ends ride with the config
         // (the init hands each to its service), the read ends stay here.
@@ -641,6 +635,9 @@ impl JobHandle for Container {
             .find(|s| step.image.is_some() && s.loc == step.loc && s.name == step.name);
         let mut spec = step_spec(step, env, own.map_or(&self.image, |s| &s.config));
         spec.tree = own.map(|s| s.tree);
+        if self.user.is_some() {
+            spec.user.clone_from(&self.user);
+        }
         let memfd =
             spec_memfd(&spec).map_err(|e| runtime("passing the step to the container", e))?;
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| runtime("pipe", e))?;

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, fchdir, pivot_root};
 
+use super::process::protocol::{Bind, BindKind};
 use super::sys::{
     AT_RECURSIVE, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
     OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, mount_setattr, move_mount, open_in_root, open_tree,
@@ -369,7 +370,7 @@ impl NewRoot {
     /// `/dev`: a tmpfs with the usual nodes bound from the host (a device
     /// node *created* in a user namespace would not open: such mounts are
     /// implicitly nodev), a private devpts instance, `/dev/shm`, `/dev/mqueue`.
-    pub fn populate_dev(&self) -> Result<()> {
+    pub fn populate_dev(&self, mqueue: bool) -> Result<()> {
         self.mkdir("/dev", 0o755)?;
         self.mount_fs(
             "tmpfs",
@@ -401,13 +402,15 @@ impl NewRoot {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("mode=1777,size=65536k"),
         )?;
-        self.mkdir("/dev/mqueue", 0o755)?;
-        self.mount_fs(
-            "mqueue",
-            "/dev/mqueue",
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None,
-        )?;
+        if mqueue {
+            self.mkdir("/dev/mqueue", 0o755)?;
+            self.mount_fs(
+                "mqueue",
+                "/dev/mqueue",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None,
+            )?;
+        }
         for (name, to) in [
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
@@ -420,8 +423,9 @@ impl NewRoot {
     }
 
     /// `/proc` for the job's pid namespace, with Docker's masked and
-    /// read-only paths. Must run while the old root is still attached.
-    pub fn mount_proc(&self) -> Result<()> {
+    /// read-only paths unless `mask` is off (`systempaths: unconfined`,
+    /// `privileged`). Must run while the old root is still attached.
+    pub fn mount_proc(&self, mask: bool) -> Result<()> {
         self.mkdir("/proc", 0o555)?;
         self.mount_fs(
             "proc",
@@ -429,6 +433,9 @@ impl NewRoot {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None,
         )?;
+        if !mask {
+            return Ok(());
+        }
         for path in MASKED.iter().filter(|p| p.starts_with("/proc/")) {
             self.mask(path)?;
         }
@@ -440,13 +447,17 @@ impl NewRoot {
         Ok(())
     }
 
-    /// `/sys` read-only: a fresh sysfs (allowed because the job has its own
-    /// network namespace), or the host's bound read-only where that is
-    /// refused; then the masked paths.
-    pub fn mount_sys(&self) -> Result<()> {
+    /// `/sys` read-only (read-write for `privileged`, as Docker does; its
+    /// files still belong to host root, whom the job's root is not): a
+    /// fresh sysfs (allowed when the job has its own network namespace),
+    /// or the host's bound read-only where that is refused (`network:
+    /// host`); then the masked paths, unless `mask` is off.
+    pub fn mount_sys(&self, mask: bool, writable: bool) -> Result<()> {
         self.mkdir("/sys", 0o555)?;
-        let flags =
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if !writable {
+            flags |= MsFlags::MS_RDONLY;
+        }
         if self.mount_fs("sysfs", "/sys", flags, None).is_err() {
             self.bind_host(
                 Path::new("/sys"),
@@ -454,10 +465,122 @@ impl NewRoot {
                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
             )?;
         }
+        if !mask {
+            return Ok(());
+        }
         for path in MASKED.iter().filter(|p| p.starts_with("/sys/")) {
             self.mask(path)?;
         }
         Ok(())
+    }
+
+    /// `read_only: true`: remount the root's own mount read-only (not the
+    /// mounts on it). A bind remount keeps the flags it is given, so the
+    /// root's nosuid and nodev are repeated.
+    pub fn make_root_read_only(&self) -> Result<()> {
+        let via = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        mount(
+            None::<&str>,
+            via.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_BIND
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV,
+            None::<&str>,
+        )
+        .context(|| "making the root filesystem read-only".into())
+    }
+
+    /// Bind one of the job's host paths (a volume, a device, the engine
+    /// socket) at its target, resolved inside the root. `root_uid` is the
+    /// host uid of the job's root, for messages. Returns a note when the
+    /// bind is skipped or of no use (a device or socket the job's root
+    /// cannot open); an unreadable volume is an error.
+    pub fn bind_job(&self, bind: &Bind, root_uid: u32) -> Result<Option<String>> {
+        use nix::unistd::AccessFlags;
+        let host = &bind.host;
+        let meta = fs::metadata(host).map_err(|e| MountError {
+            what: format!("{}: cannot use {}", bind.origin, host.display()),
+            source: e,
+        })?;
+        let is_dir = meta.is_dir();
+        let need = match bind.kind {
+            BindKind::Volume if is_dir => AccessFlags::R_OK | AccessFlags::X_OK,
+            BindKind::Volume => AccessFlags::R_OK,
+            // A device bound read-only (`--device /dev/x:/dev/x:r`) need
+            // only be readable.
+            BindKind::Device if bind.read_only => AccessFlags::R_OK,
+            BindKind::Device | BindKind::Socket => AccessFlags::R_OK | AccessFlags::W_OK,
+        };
+        // access() answers for our ids here: the job's root, which is host
+        // uid `root_uid` to the file's owner (its capabilities in the user
+        // namespace do not count for files of unmapped owners).
+        let mut note = None;
+        if let Err(e) = nix::unistd::access(host, need) {
+            let who = format!("the job's root (host uid {root_uid})");
+            match bind.kind {
+                BindKind::Volume => {
+                    return Err(MountError {
+                        what: format!(
+                            "{}: {who} cannot read {} (make it readable for that uid, or mount                              something it can read)",
+                            bind.origin,
+                            host.display()
+                        ),
+                        source: e.into(),
+                    });
+                }
+                BindKind::Device => {
+                    return Ok(Some(format!(
+                        "{}: device {} is not passed: {who} cannot open it ({e}); dind never                          grants host root's access to devices",
+                        bind.origin,
+                        host.display()
+                    )));
+                }
+                // Bound anyway: the job sees the socket, and the note
+                // says why connecting fails.
+                BindKind::Socket => {
+                    note = Some(format!(
+                        "{}: {who} cannot connect to {} ({e}); the job's docker commands will                          be refused",
+                        bind.origin,
+                        host.display()
+                    ));
+                }
+            }
+        }
+        let with_origin = |e: MountError| MountError {
+            what: format!(
+                "{}: {} (the mount point must exist or be creatable; with the `host` image the \
+                 system directories are read-only)",
+                bind.origin, e.what
+            ),
+            source: e.source,
+        };
+        if is_dir {
+            self.mkdir(&bind.target, 0o755).map_err(with_origin)?;
+        } else {
+            if let Some(parent) = Path::new(&bind.target).parent() {
+                self.mkdir(&parent.to_string_lossy(), 0o755)
+                    .map_err(with_origin)?;
+            }
+            if !self.exists(&bind.target) {
+                self.touch(&bind.target, 0o644).map_err(with_origin)?;
+            }
+        }
+        let mut attrs = MOUNT_ATTR_NOSUID;
+        if bind.kind != BindKind::Device {
+            attrs |= MOUNT_ATTR_NODEV;
+        }
+        if bind.read_only {
+            attrs |= MOUNT_ATTR_RDONLY;
+        }
+        self.bind_host(host, &bind.target, attrs)
+            .map_err(|e| MountError {
+                what: format!("{}: {}", bind.origin, e.what),
+                source: e.source,
+            })?;
+        Ok(note)
     }
 
     /// Install the job's `/etc/hostname`, `/etc/hosts` and

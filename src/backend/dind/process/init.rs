@@ -25,10 +25,10 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid, read, setgroups, sethostname, setresgid, setresuid};
 
 use super::protocol::{self, ContainerConfig, Reply, Request, StepSpec};
+use super::step::Guard;
 use super::{service, step};
 use crate::backend::dind::hostimage;
 use crate::backend::dind::rootfs::{self, Context, NewRoot};
-use crate::backend::dind::seccomp::{self, Filters};
 use crate::backend::dind::subroot::{self, Shared};
 use crate::backend::dind::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID};
 
@@ -53,11 +53,18 @@ pub struct Inherited {
     pub trees: Vec<Option<OwnedFd>>,
     /// Write ends of the services' output pipes, in config order.
     pub service_out: Vec<OwnedFd>,
+    /// What the shim has to say in the job's output (rlimits it could
+    /// not raise).
+    pub notes: Vec<String>,
 }
 
 /// What the init keeps once the container is built.
 struct Built {
-    filters: Filters,
+    /// What the job's steps may do.
+    guard: Guard,
+    /// What services may do: Docker's defaults (each is a container of
+    /// its own, outside the job's `security:`).
+    service_guard: Guard,
     /// Detached image trees for services and image steps, each taken once.
     trees: Vec<Option<OwnedFd>>,
     /// The job's `/etc` files, for sub-roots.
@@ -88,7 +95,10 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
         fds.rootfs,
         fds.trees,
     ) {
-        Ok(built) => built,
+        Ok(mut built) => {
+            built.notes.splice(0..0, fds.notes);
+            built
+        }
         Err(e) => {
             let _ = protocol::send(sock, &Reply::SetupFailed(e), &[]);
             return 1;
@@ -111,7 +121,7 @@ pub fn main(config: &ContainerConfig, fds: Inherited) -> isize {
             etc: &built.etc,
             force_copy: config.force_copy,
         };
-        match service::start(spec, tree, output, &shared, &built.filters, sock) {
+        match service::start(spec, tree, output, &shared, &built.service_guard, sock) {
             Ok(service) => services.push(service),
             Err(service::Failed(reply)) => {
                 let _ = protocol::send(sock, &reply, &[]);
@@ -150,7 +160,10 @@ fn setup(
     setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
         .map_err(|e| format!("setresuid: {e}"))?;
-    sethostname(&config.hostname).map_err(|e| format!("sethostname: {e}"))?;
+    // With `uts: host` the hostname is the host's and not ours to set.
+    if !config.security.host_uts {
+        sethostname(&config.hostname).map_err(|e| format!("sethostname: {e}"))?;
+    }
     // Modes given when building the container are meant exactly (steps get
     // the usual 022 back before exec).
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -177,14 +190,18 @@ fn setup(
     let notes =
         build_root(config, workspace, host_paths, rootfs, &etc).map_err(|e| e.to_string())?;
 
-    // The job's own network namespace: loopback only, but up.
-    sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
+    // The job's own network namespace: loopback only, but up. (With
+    // `network: host` the interfaces are the host's, not ours to touch.)
+    if !config.security.host_net {
+        sys::loopback_up().map_err(|e| format!("bringing up lo: {e}"))?;
+    }
     let _ = prctl::set_name(c"nestci-init");
     // After the mounts (which read our own /proc entries): from here on a
     // step cannot ptrace us or open /proc/1/{mem,exe,environ}.
     prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     Ok(Built {
-        filters: seccomp::default_filters()?,
+        guard: Guard::for_job(&config.security)?,
+        service_guard: Guard::default_guard()?,
         trees,
         etc,
         notes,
@@ -260,14 +277,30 @@ fn build_root(
     // Host paths last among the tree's mounts: one under /tmp would be
     // hidden by the tmpfs above. (Only the host image has any.)
     hostimage::expose_all(&root, &host_paths)?;
-    root.populate_dev()?;
+    let security = &config.security;
+    // An mqueue filesystem belongs to an ipc namespace of ours: with
+    // `ipc: host` there is none to mount.
+    root.populate_dev(!security.host_ipc)?;
+    let mut notes: Vec<String> = note.into_iter().collect();
+    // The job's binds after /tmp and /dev, which would hide one below
+    // them. Each source is opened here, as the job's root: a path that
+    // uid cannot reach is refused now, with the key that asked for it.
+    for bind in &security.binds {
+        notes.extend(root.bind_job(bind, config.ids.root_outside_uid())?);
+    }
     root.install_etc(etc)?;
     root.mkdir(subroot::STAGING, 0o755)?;
     // /proc before the old root goes (see rootfs's module docs).
-    root.mount_proc()?;
-    root.mount_sys()?;
+    root.mount_proc(security.mask_system_paths)?;
+    root.mount_sys(security.mask_system_paths, security.writable_sys)?;
+    // Last, when every mount point the job needs exists: `read_only`
+    // makes the root's own mount read-only; the mounts on it (/workspace,
+    // /tmp, /dev, /proc, volumes) keep their own flags.
+    if security.read_only_root {
+        root.make_root_read_only()?;
+    }
     root.pivot()?;
-    Ok(note.into_iter().collect())
+    Ok(notes)
 }
 
 /// Serve requests until the runner closes the socket.
@@ -445,7 +478,7 @@ fn start_step(
                     unsafe { libc::_exit(126) }
                 }
             }
-            step::exec(&prepared, stdout, stderr, None, &built.filters)
+            step::exec(&prepared, stdout, stderr, None, &built.guard)
         }
         nix::unistd::ForkResult::Parent { child } => Ok(child),
     }

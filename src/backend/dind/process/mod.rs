@@ -4,7 +4,8 @@
 //! runner (tokio, multi-threaded)
 //!  └─ shim        `nestci __dind-shim`: a fresh re-exec of our binary,
 //!     │           single-threaded, still in the host's namespaces
-//!     └─ init     clone(NEWUSER|NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET|NEWCGROUP):
+//!     └─ init     clone(NEWUSER|NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET|NEWCGROUP,
+//!        │        less the namespaces the job shares with the host):
 //!        │        pid 1 of the job's pid namespace, builds the container,
 //!        │        then serves the runner's requests
 //!        ├─ service  fork of the init per service, in a mount namespace
@@ -27,6 +28,7 @@
 
 pub mod init;
 pub mod protocol;
+mod rlimits;
 mod service;
 pub mod shim;
 mod step;

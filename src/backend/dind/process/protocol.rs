@@ -60,6 +60,80 @@ pub struct ContainerConfig {
     /// Copy the image into the writable layer instead of mounting an
     /// overlay (also done when the kernel refuses the overlay).
     pub force_copy: bool,
+    /// What the job's `security:` block asks of the container (see
+    /// [`super::super::security`]).
+    #[serde(default)]
+    pub security: Hardening,
+}
+
+/// The job's `security:` keys as the shim and the init apply them. The
+/// default is nestci's safe default: every namespace private, Docker's
+/// capabilities, seccomp filter, `no_new_privs`, masked system paths.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hardening {
+    /// The capabilities a step keeps, as a `CapEff` bit mask.
+    pub caps: u64,
+    /// Install the default seccomp filter.
+    pub seccomp: bool,
+    /// Set `no_new_privs` before exec.
+    pub no_new_privs: bool,
+    /// Lay Docker's masked and read-only paths over /proc and /sys.
+    pub mask_system_paths: bool,
+    /// Mount /sys read-write (`privileged`).
+    pub writable_sys: bool,
+    /// Make the job's root filesystem read-only (/workspace, /tmp and
+    /// /dev stay writable, as with `docker run --read-only`).
+    pub read_only_root: bool,
+    /// Namespaces the job shares with the host instead of making its own.
+    pub host_net: bool,
+    pub host_ipc: bool,
+    pub host_uts: bool,
+    /// Host paths bound into the job's root: volumes, devices, the engine
+    /// socket; in this order.
+    pub binds: Vec<Bind>,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Hardening {
+            caps: crate::backend::dind::caps::default_mask(),
+            seccomp: true,
+            no_new_privs: true,
+            mask_system_paths: true,
+            writable_sys: false,
+            read_only_root: false,
+            host_net: false,
+            host_ipc: false,
+            host_uts: false,
+            binds: Vec::new(),
+        }
+    }
+}
+
+/// A host path bound into the container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bind {
+    pub host: PathBuf,
+    /// Absolute path inside the container, resolved in its root.
+    pub target: String,
+    pub read_only: bool,
+    pub kind: BindKind,
+    /// Where the job asked for it, for messages (`volume `/a:/b` at
+    /// ci.yml:7:9`).
+    pub origin: String,
+}
+
+/// What a [`Bind`] is, which decides what happens when the job's root
+/// cannot use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BindKind {
+    /// A volume: unreadable is an error.
+    Volume,
+    /// A device node: unusable is a note, the job runs without it.
+    Device,
+    /// The engine socket: bound, with a note when the job's root cannot
+    /// connect to it.
+    Socket,
 }
 
 /// A service: a process tree in its own mount namespace (its image's

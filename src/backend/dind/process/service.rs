@@ -36,7 +36,6 @@ use nix::unistd::{ForkResult, Pid, fork, pipe2, read};
 
 use super::protocol::{Reply, ServiceSpec};
 use super::step;
-use crate::backend::dind::seccomp::Filters;
 use crate::backend::dind::subroot::{self, Shared};
 
 /// How long a service may take to exec its command and open its ports.
@@ -71,7 +70,7 @@ pub fn start(
     tree: Option<OwnedFd>,
     output: OwnedFd,
     shared: &Shared<'_>,
-    filters: &Filters,
+    guard: &step::Guard,
     sock: BorrowedFd<'_>,
 ) -> Result<Service, Failed> {
     let alias = spec.alias.as_str();
@@ -95,7 +94,7 @@ pub fn start(
                 // init's destructors.
                 unsafe { libc::_exit(126) }
             }
-            step::exec(&prepared, output, stderr, Some(ready_w), filters)
+            step::exec(&prepared, output, stderr, Some(ready_w), guard)
         }
         ForkResult::Parent { child } => child,
     };

@@ -116,6 +116,10 @@ fn run() -> Result<i32, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
 
+    // Here, on the host side, where raising a limit is judged: the init
+    // and every step inherit them.
+    let notes = super::rlimits::apply();
+
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut payload = Some(init::Inherited {
         go: go_r,
@@ -126,15 +130,26 @@ fn run() -> Result<i32, String> {
         rootfs,
         trees,
         service_out,
+        notes,
     });
     let mut stack = vec![0u8; INIT_STACK];
-    let flags = CloneFlags::CLONE_NEWUSER
+    // `network`, `ipc` and `uts: host` leave that namespace out: the job
+    // shares the host's (still as an unprivileged uid, so it can use the
+    // host's network but not reconfigure it).
+    let mut flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWCGROUP;
+    let security = &config.security;
+    for (host, flag) in [
+        (security.host_net, CloneFlags::CLONE_NEWNET),
+        (security.host_ipc, CloneFlags::CLONE_NEWIPC),
+        (security.host_uts, CloneFlags::CLONE_NEWUTS),
+    ] {
+        if !host {
+            flags |= flag;
+        }
+    }
     let cb = Box::new(|| match payload.take() {
         Some(inherited) => init::main(&config, inherited),
         None => 1,

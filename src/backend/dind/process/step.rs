@@ -13,12 +13,17 @@
 //! 5. the working directory entered *by path, inside the new root* and
 //!    checked to be reachable from `/` (a cwd outside the root is how the
 //!    CVE-2024-21626 class escapes);
-//! 6. capabilities narrowed to Docker's 14; then the image's `User`, if
-//!    any (looked up in the step's own root, so after the pivot; a switch
-//!    away from uid 0 clears the remaining capabilities, as in Docker);
-//!    then `no_new_privs`, then the seccomp filter — last, so that the
-//!    calls above are not filtered, and after no_new_privs, which an
-//!    unprivileged filter requires;
+//! 6. the bounding set narrowed to the job's capabilities (Docker's 14
+//!    unless `cap_add`/`cap_drop`/`privileged` say otherwise); then the
+//!    job's `user:` or the image's `User`, if any (looked up in the step's
+//!    own root, so after the pivot; a switch away from uid 0 clears the
+//!    remaining capabilities, as in Docker); then effective and permitted
+//!    narrowed; then `no_new_privs`, then the seccomp filter — last, so
+//!    that the calls above are not filtered, and after no_new_privs, which
+//!    an unprivileged filter requires. With `no_new_privs: false` the
+//!    filter goes in first instead, while the step still holds
+//!    `CAP_SYS_ADMIN` of its namespace (the kernel's other condition for
+//!    installing one), as runc does;
 //! 7. exec, searching `PATH` of the step's environment.
 
 use std::ffi::CString;
@@ -29,8 +34,43 @@ use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, getcwd, s
 
 use super::protocol::StepSpec;
 use crate::backend::dind::caps;
-use crate::backend::dind::seccomp::Filters;
+use crate::backend::dind::seccomp::{self, Filters};
 use crate::backend::dind::sys;
+
+/// What a step may still do, from the job's `security:` block.
+pub struct Guard {
+    /// The seccomp filter; `None` for `seccomp: unconfined` and
+    /// `privileged`.
+    pub filters: Option<Filters>,
+    /// The capabilities it keeps (a `CapEff` mask).
+    pub caps: u64,
+    pub no_new_privs: bool,
+}
+
+impl Guard {
+    /// Docker's defaults (what services get: they are containers of their
+    /// own, not subject to the job's `security:`), with no_new_privs.
+    pub fn default_guard() -> Result<Guard, String> {
+        Ok(Guard {
+            filters: Some(seccomp::default_filters()?),
+            caps: caps::default_mask(),
+            no_new_privs: true,
+        })
+    }
+
+    /// The guard of the job's steps.
+    pub fn for_job(security: &super::protocol::Hardening) -> Result<Guard, String> {
+        Ok(Guard {
+            filters: if security.seccomp {
+                Some(seccomp::default_filters()?)
+            } else {
+                None
+            },
+            caps: security.caps,
+            no_new_privs: security.no_new_privs,
+        })
+    }
+}
 
 /// `PATH` when the step's environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -91,12 +131,12 @@ pub fn exec(
     stdout: OwnedFd,
     stderr: OwnedFd,
     ready: Option<OwnedFd>,
-    filters: &Filters,
+    guard: &Guard,
 ) -> ! {
     // From here the ready pipe is tracked by number: become_step moves it
     // to fd 3, and a failure must be reported wherever it is by then.
     let mut ready = ready.map(std::os::fd::IntoRawFd::into_raw_fd);
-    let (code, msg) = match become_step(step, stdout, stderr, &mut ready, filters) {
+    let (code, msg) = match become_step(step, stdout, stderr, &mut ready, guard) {
         Ok(never) => match never {},
         Err((code, msg)) => (code, msg),
     };
@@ -124,7 +164,7 @@ fn become_step(
     stdout: OwnedFd,
     stderr: OwnedFd,
     ready: &mut Option<RawFd>,
-    filters: &Filters,
+    guard: &Guard,
 ) -> Result<Never, (i32, String)> {
     let fail = |what: &str, e: &dyn std::fmt::Display| (126, format!("{what}: {e}"));
     // 1.
@@ -171,12 +211,22 @@ fn become_step(
         }
     }
     // 6.
-    caps::restrict_to_default().map_err(|e| fail("capabilities", &e))?;
+    if !guard.no_new_privs
+        && let Some(filters) = &guard.filters
+    {
+        filters.install().map_err(|e| (126, e))?;
+    }
+    caps::restrict_bounding(guard.caps).map_err(|e| fail("capabilities", &e))?;
     if let Some(user) = &step.user {
         switch_user(user).map_err(|e| (126, format!("user {user}: {e}")))?;
     }
-    nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", &e))?;
-    filters.install().map_err(|e| (126, e))?;
+    caps::restrict_rest(guard.caps).map_err(|e| fail("capabilities", &e))?;
+    if guard.no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| fail("no_new_privs", &e))?;
+        if let Some(filters) = &guard.filters {
+            filters.install().map_err(|e| (126, e))?;
+        }
+    }
     // 7.
     let mut last = nix::errno::Errno::ENOENT;
     for candidate in &step.candidates {
