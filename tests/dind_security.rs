@@ -13,7 +13,8 @@ use nestci::backend::dind::caps;
 
 /// Mounts laid over paths under /proc (Docker's masked and read-only
 /// paths), counted from the step's own mountinfo.
-const PROC_MOUNTS: &str = r#"echo "proc_mounts=$(awk '$5 ~ /^\/proc\// {n++} END {print n+0}' /proc/self/mountinfo)""#;
+const PROC_MOUNTS: &str =
+    r#"echo "proc_mounts=$(awk '$5 ~ /^\/proc\// {n++} END {print n+0}' /proc/self/mountinfo)""#;
 
 fn status(key: &str) -> String {
     format!(r#"echo "{key}=$(grep '^{key}:' /proc/self/status | cut -f2)""#)
@@ -164,7 +165,11 @@ jobs:
         ::caps::Capability::CAP_SYS_RESOURCE,
     )
     .unwrap_or(false);
-    let expected = if may_raise { nr_open } else { nr_open.min(hard) };
+    let expected = if may_raise {
+        nr_open
+    } else {
+        nr_open.min(hard)
+    };
     assert_eq!(v("default", "nofile"), expected.to_string());
     assert_eq!(
         run.stdout.contains("could not raise RLIMIT_NOFILE"),
@@ -238,7 +243,11 @@ jobs:
         run.value(job, key)
             .unwrap_or_else(|| panic!("no {job} {key}= in the output:\n{}", run.describe()))
     };
-    assert_eq!(v("fs", "root"), "refused", "read_only: the root is read-only");
+    assert_eq!(
+        v("fs", "root"),
+        "refused",
+        "read_only: the root is read-only"
+    );
     assert_eq!(v("fs", "tmp"), "written", "/tmp stays writable");
     assert_eq!(v("fs", "ws"), "written", "/workspace stays writable");
     assert_eq!(v("fs", "data"), "from the host");
@@ -252,8 +261,7 @@ jobs:
     assert_eq!(v("fs", "extra_null"), "written", "a usable device is bound");
     assert_eq!(v("fs", "loop_control"), "absent");
     assert!(
-        run.stdout.contains("device `/dev/loop-control`")
-            && run.stdout.contains("is not passed"),
+        run.stdout.contains("device `/dev/loop-control`") && run.stdout.contains("is not passed"),
         "{}",
         run.describe()
     );
@@ -296,8 +304,7 @@ jobs:
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(run.value("sock", "socket").as_deref(), Some("present"));
     assert!(
-        run.stdout.contains("WARNING")
-            && run.stdout.contains("the host's Docker daemon"),
+        run.stdout.contains("WARNING") && run.stdout.contains("the host's Docker daemon"),
         "{}",
         run.describe()
     );

@@ -65,7 +65,9 @@ pub fn job_mask(privileged: bool, add: &[&str], drop: &[&str]) -> Result<u64, St
         names
             .iter()
             .filter(|n| !n.eq_ignore_ascii_case("ALL"))
-            .try_fold(0u64, |m, n| parse(n).map(|c| m | c.bitmask()).ok_or(n.to_string()))
+            .try_fold(0u64, |m, n| {
+                parse(n).map(|c| m | c.bitmask()).ok_or(n.to_string())
+            })
     };
     let (add_mask, drop_mask) = (mask_of(add)?, mask_of(drop)?);
     Ok(if privileged {
@@ -137,7 +139,10 @@ mod tests {
             Ok((default_mask() | sys_admin) & !chown)
         );
         assert_eq!(job_mask(false, &["SYS_ADMIN"], &["ALL"]), Ok(sys_admin));
-        assert_eq!(job_mask(false, &["ALL"], &["CHOWN"]), Ok(all_mask() & !chown));
+        assert_eq!(
+            job_mask(false, &["ALL"], &["CHOWN"]),
+            Ok(all_mask() & !chown)
+        );
         assert_eq!(job_mask(true, &[], &["ALL"]), Ok(all_mask()));
         assert_eq!(job_mask(false, &["NOPE"], &[]), Err("NOPE".to_string()));
     }

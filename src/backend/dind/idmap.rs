@@ -57,8 +57,8 @@ impl IdPlan {
         let subuid = read_subid("/etc/subuid", name.as_deref(), uid.as_raw());
         let subgid = read_subid("/etc/subgid", name.as_deref(), uid.as_raw());
         if uid.is_root() {
-            let (us, uc) = subuid.unwrap_or(DEFAULT_RANGE);
-            let (gs, gc) = subgid.unwrap_or(DEFAULT_RANGE);
+            let (us, uc) = subuid.unwrap_or_else(|| default_range("/proc/self/uid_map"));
+            let (gs, gc) = subgid.unwrap_or_else(|| default_range("/proc/self/gid_map"));
             return Ok(IdPlan {
                 uid_map: vec![IdRange {
                     inside: 0,
@@ -198,6 +198,41 @@ fn helper(program: &str, pid: Pid, ranges: &[IdRange]) -> Result<(), String> {
 }
 
 /// The first `name:start:count` (or `uid:start:count`) line for the user.
+/// Root's range without a subuid entry: [`DEFAULT_RANGE`] when this
+/// process's user namespace has those ids (the host's namespace has all).
+/// Nested in a smaller one — a dind job running nestci, whose namespace
+/// maps 65536 ids — it cannot map ids its own namespace lacks, so it takes
+/// the largest range it has, less its own uid 0: the nested jobs' root is
+/// then uid 1 of the outer job, still not the outer job's root and still
+/// an unprivileged uid on the host.
+fn default_range(map_file: &str) -> (u32, u32) {
+    let text = std::fs::read_to_string(map_file).unwrap_or_default();
+    nested_range(&text).unwrap_or(DEFAULT_RANGE)
+}
+
+/// The range for [`default_range`] from a `uid_map`'s text; `None` means
+/// the default fits.
+fn nested_range(map: &str) -> Option<(u32, u32)> {
+    let lines: Vec<(u64, u64)> = map
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<u64> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            (f.len() == 3).then(|| (f[0], f[2]))
+        })
+        .collect();
+    let (start, count) = (u64::from(DEFAULT_RANGE.0), u64::from(DEFAULT_RANGE.1));
+    if lines.is_empty()
+        || lines
+            .iter()
+            .any(|&(inside, n)| inside <= start && start + count <= inside + n)
+    {
+        return None;
+    }
+    let &(inside, n) = lines.iter().max_by_key(|&&(_, n)| n)?;
+    let (inside, n) = if inside == 0 { (1, n - 1) } else { (inside, n) };
+    Some((u32::try_from(inside).ok()?, u32::try_from(n).ok()?.max(1)))
+}
+
 fn read_subid(file: &str, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
     let text = std::fs::read_to_string(file).ok()?;
     parse_subid(&text, name, uid)
@@ -220,6 +255,16 @@ fn parse_subid(text: &str, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_ranges_fit_the_namespace() {
+        assert_eq!(nested_range("         0          0 4294967295\n"), None);
+        assert_eq!(
+            nested_range("         0     100000      65536\n"),
+            Some((1, 65535))
+        );
+        assert_eq!(nested_range(""), None);
+    }
 
     #[test]
     fn subid_lines_match_by_name_or_uid() {

@@ -524,7 +524,8 @@ impl NewRoot {
                 BindKind::Volume => {
                     return Err(MountError {
                         what: format!(
-                            "{}: {who} cannot read {} (make it readable for that uid, or mount                              something it can read)",
+                            "{}: {who} cannot read {} (make it readable for that uid, or mount \
+                             something it can read)",
                             bind.origin,
                             host.display()
                         ),
@@ -533,7 +534,8 @@ impl NewRoot {
                 }
                 BindKind::Device => {
                     return Ok(Some(format!(
-                        "{}: device {} is not passed: {who} cannot open it ({e}); dind never                          grants host root's access to devices",
+                        "{}: device {} is not passed: {who} cannot open it ({e}); dind never \
+                             grants host root's access to devices",
                         bind.origin,
                         host.display()
                     )));
@@ -542,7 +544,8 @@ impl NewRoot {
                 // says why connecting fails.
                 BindKind::Socket => {
                     note = Some(format!(
-                        "{}: {who} cannot connect to {} ({e}); the job's docker commands will                          be refused",
+                        "{}: {who} cannot connect to {} ({e}); the job's docker commands will \
+                             be refused",
                         bind.origin,
                         host.display()
                     ));

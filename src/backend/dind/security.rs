@@ -80,8 +80,8 @@ pub fn plan(job: &Job, engine_socket: Option<&Path>) -> Result<Plan, BackendErro
     }
 
     let privileged = s.is_privileged();
-    h.caps = caps::job_mask(privileged, &names(&s.cap_add), &names(&s.cap_drop)).map_err(
-        |bad| {
+    h.caps =
+        caps::job_mask(privileged, &names(&s.cap_add), &names(&s.cap_drop)).map_err(|bad| {
             let loc = s
                 .cap_add
                 .iter()
@@ -92,13 +92,12 @@ pub fn plan(job: &Job, engine_socket: Option<&Path>) -> Result<Plan, BackendErro
                 "{loc}: unknown capability `{bad}` (expected a name such as NET_ADMIN or \
                  CAP_NET_ADMIN, or ALL)"
             ))
-        },
-    )?;
+        })?;
     let unconfined = |m: &Option<Located<AppArmorMode>>| {
-        m.as_ref().is_some_and(|m| m.value == AppArmorMode::Unconfined)
+        m.as_ref()
+            .is_some_and(|m| m.value == AppArmorMode::Unconfined)
     };
-    h.seccomp = !privileged
-        && s.seccomp.as_ref().map(|m| m.value) != Some(SeccompMode::Unconfined);
+    h.seccomp = !privileged && s.seccomp.as_ref().map(|m| m.value) != Some(SeccompMode::Unconfined);
     h.mask_system_paths = !privileged && !unconfined(&s.systempaths);
     h.writable_sys = privileged;
     if let Some(n) = &s.no_new_privs {
@@ -123,7 +122,10 @@ pub fn plan(job: &Job, engine_socket: Option<&Path>) -> Result<Plan, BackendErro
     }
 
     for v in &s.volumes {
-        let origin = format!("volume `{}:{}` ({})", v.value.host, v.value.container, v.loc);
+        let origin = format!(
+            "volume `{}:{}` ({})",
+            v.value.host, v.value.container, v.loc
+        );
         let host = PathBuf::from(&v.value.host);
         if !host.is_absolute() {
             return Err(BackendError::Runtime(format!(
@@ -209,14 +211,10 @@ fn lsm_state() -> String {
         .is_ok_and(|s| s.trim() == "Y");
     let selinux = std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|s| s.trim() == "1");
     match (apparmor, selinux) {
-        (false, false) => {
-            "; this host enforces neither, so the key changes nothing".to_string()
-        }
-        (true, _) => {
-            "; this host has AppArmor, which still confines nestci's own processes as it \
+        (false, false) => "; this host enforces neither, so the key changes nothing".to_string(),
+        (true, _) => "; this host has AppArmor, which still confines nestci's own processes as it \
              confines the runner, and the key does not change that"
-                .to_string()
-        }
+            .to_string(),
         (false, true) => {
             "; this host enforces SELinux, which labels the job as it labels the runner, and \
              the key does not change that"

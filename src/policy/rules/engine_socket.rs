@@ -21,6 +21,10 @@ static META: RuleMeta = RuleMeta {
 const DOOD_NOTE: &str = "in dood mode this is the very daemon that runs the job: the step can \
                          start privileged sibling containers on the host";
 
+const DIND_NOTE: &str = "in dind mode the socket is bound into the job as asked; whether the \
+                         job's root (an unprivileged host uid) can use it depends only on the \
+                         socket's permissions, and whoever can use it is root on the host";
+
 impl Rule for EngineSocket {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -30,6 +34,8 @@ impl Rule for EngineSocket {
         let note = |hit: Hit| {
             if cx.is_dood() {
                 hit.note(DOOD_NOTE)
+            } else if cx.root_is_mapped(job) {
+                hit.note(DIND_NOTE)
             } else {
                 hit
             }

@@ -54,7 +54,10 @@ impl Rule for RootWithoutUserns {
                  daemon uses userns-remap",
             )
         } else if job.security.userns.is_some() {
-            hit.note("in dind mode this comes from `userns: host`")
+            hit.note(
+                "in dind mode this comes from `userns: host`, which the dind runtime refuses: \
+                 the job fails before it starts",
+            )
         } else {
             hit.note("in dind mode this comes from the host lacking user namespaces")
         });

@@ -38,8 +38,8 @@ impl Rule for UsernsHost {
                 )
             } else {
                 hit.note(
-                    "in dind mode this switches off the uid mapping that makes container root \
-                     an unprivileged host uid",
+                    "in dind mode nestci refuses this key (the runtime is user namespaces): the \
+                     job fails before it starts; only --mode dood can honour it",
                 )
             });
         }
