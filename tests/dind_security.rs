@@ -373,3 +373,45 @@ jobs:
     );
     sandbox.assert_nothing_left();
 }
+
+/// nestci inside a dind job: with `seccomp: unconfined` and `systempaths:
+/// unconfined` (the same two options it needs inside a Docker container)
+/// a job can run a dind pipeline of its own. The inner jobs map their ids
+/// from what the outer job's namespace has.
+#[test]
+fn nestci_runs_nested_in_a_dind_job() {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_nestci"));
+    let dir = bin.parent().expect("the binary's directory");
+    let sandbox = Sandbox::new(&format!(
+        r#"
+name: outer
+image: host
+jobs:
+  outer:
+    security:
+      seccomp: unconfined
+      systempaths: unconfined
+    steps:
+      - run: |
+          mkdir -p /tmp/inner
+          printf 'name: inner\nimage: host\njobs:\n  inner:\n    steps:\n      - run: echo "inner_map=$(head -n1 /proc/self/uid_map | tr -s " " | sed "s/^ //")"\n' > /tmp/inner/p.yml
+          {bin} run /tmp/inner/p.yml --mode dind --workspace /tmp/inner
+"#,
+        bin = bin.display()
+    ));
+    let run = sandbox.run(&["--host-path", &dir.to_string_lossy()]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    // The inner job's output, relayed by the outer one: `inner │ inner_map=…`.
+    let map = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split("inner_map=").nth(1))
+        .find(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no inner output:\n{}", run.describe()));
+    assert_eq!(
+        map.trim(),
+        "0 1 65535",
+        "the inner root is uid 1 of the outer job"
+    );
+    sandbox.assert_nothing_left();
+}

@@ -216,7 +216,10 @@ fn nested_range(map: &str) -> Option<(u32, u32)> {
     let lines: Vec<(u64, u64)> = map
         .lines()
         .filter_map(|l| {
-            let f: Vec<u64> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
             (f.len() == 3).then(|| (f[0], f[2]))
         })
         .collect();
