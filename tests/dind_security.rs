@@ -376,8 +376,8 @@ jobs:
 
 /// nestci inside a dind job: with `seccomp: unconfined` and `systempaths:
 /// unconfined` (the same two options it needs inside a Docker container)
-/// a job can run a dind pipeline of its own. The inner jobs map their ids
-/// from what the outer job's namespace has.
+/// a job can run a dind pipeline of its own. The inner jobs map the ids
+/// the outer job's namespace has: their root is the outer job's root.
 #[test]
 fn nestci_runs_nested_in_a_dind_job() {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_nestci"));
@@ -410,8 +410,8 @@ jobs:
         .unwrap_or_else(|| panic!("no inner output:\n{}", run.describe()));
     assert_eq!(
         map.trim(),
-        "0 1 65535",
-        "the inner root is uid 1 of the outer job"
+        "0 0 65536",
+        "the inner jobs' ids are the outer job's, root included"
     );
     sandbox.assert_nothing_left();
 }

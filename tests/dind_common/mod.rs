@@ -34,6 +34,19 @@ pub fn exclusive() -> Exclusive {
 pub struct Sandbox {
     pub dir: TempDir,
     _lock: Exclusive,
+    /// nestci mounts that were there before the test: run nested in a
+    /// dind job, the outer job's own (its root is a `nestci-root` tmpfs).
+    mounts_before: Vec<String>,
+}
+
+/// Lines of our mountinfo that look like nestci's.
+fn nestci_mounts(also: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter(|l| l.contains("nestci") || l.contains(also))
+        .map(str::to_string)
+        .collect()
 }
 
 impl Sandbox {
@@ -50,7 +63,12 @@ impl Sandbox {
         std::fs::write(dir.path().join("pipeline.yml"), pipeline).expect("write pipeline");
         std::fs::create_dir(dir.path().join("tmp")).expect("mkdir tmp");
         std::fs::create_dir(dir.path().join("ws")).expect("mkdir ws");
-        Sandbox { dir, _lock: lock }
+        let mounts_before = nestci_mounts(&dir.path().to_string_lossy());
+        Sandbox {
+            dir,
+            _lock: lock,
+            mounts_before,
+        }
     }
 
     pub fn workspace(&self) -> PathBuf {
@@ -115,10 +133,9 @@ impl Sandbox {
         assert!(tmp.is_empty(), "state directories left: {tmp:?}");
         let procs = container_processes();
         assert!(procs.is_empty(), "container processes left: {procs:?}");
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let ours: Vec<&str> = mounts
-            .lines()
-            .filter(|l| l.contains("nestci") || l.contains(&*self.dir.path().to_string_lossy()))
+        let ours: Vec<String> = nestci_mounts(&self.dir.path().to_string_lossy())
+            .into_iter()
+            .filter(|l| !self.mounts_before.contains(l))
             .collect();
         assert!(ours.is_empty(), "mounts left on the host: {ours:?}");
         let cgroups = job_cgroups();
@@ -245,8 +262,11 @@ impl Drop for Running {
     }
 }
 
-/// Processes of a dind container (shim or init) anywhere on the host.
+/// Processes of a dind container (shim or init) anywhere on the host,
+/// but for this process's own ancestors: run nested in a dind job, the
+/// outer job's init is one, and no leftover of ours.
 pub fn container_processes() -> Vec<String> {
+    let ancestors = ancestors();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
         let name = entry.file_name();
@@ -256,12 +276,38 @@ pub fn container_processes() -> Vec<String> {
         else {
             continue;
         };
+        if ancestors.iter().any(|a| a == pid) {
+            continue;
+        }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if comm.trim() == "nestci-init" || cmdline.contains("__dind-shim") {
             found.push(format!("{pid}: {} {}", comm.trim(), cmdline.trim()));
         }
+    }
+    found
+}
+
+/// The pids above this process, up to pid 1 of its pid namespace.
+fn ancestors() -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pid = "self".to_string();
+    while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state ppid ...`: the ppid is the second field after
+        // the last ')'.
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .map(str::to_string)
+        else {
+            break;
+        };
+        if ppid == "0" {
+            break;
+        }
+        found.push(ppid.clone());
+        pid = ppid;
     }
     found
 }

@@ -200,11 +200,12 @@ fn helper(program: &str, pid: Pid, ranges: &[IdRange]) -> Result<(), String> {
 /// The first `name:start:count` (or `uid:start:count`) line for the user.
 /// Root's range without a subuid entry: [`DEFAULT_RANGE`] when this
 /// process's user namespace has those ids (the host's namespace has all).
-/// Nested in a smaller one — a dind job running nestci, whose namespace
-/// maps 65536 ids — it cannot map ids its own namespace lacks, so it takes
-/// the largest range it has, less its own uid 0: the nested jobs' root is
-/// then uid 1 of the outer job, still not the outer job's root and still
-/// an unprivileged uid on the host.
+/// Nested in a smaller one — nestci run by a step of a dind job, whose
+/// namespace maps 65536 ids — it cannot map ids its own namespace lacks,
+/// so its jobs get the ids it has, as they are: their root is the outer
+/// job's root, as a user's jobs have that user as root. That is still an
+/// unprivileged uid on the host, and files the inner jobs write to the
+/// workspace belong to the invoking (outer) root, as they should.
 fn default_range(map_file: &str) -> (u32, u32) {
     let text = std::fs::read_to_string(map_file).unwrap_or_default();
     nested_range(&text).unwrap_or(DEFAULT_RANGE)
@@ -232,8 +233,7 @@ fn nested_range(map: &str) -> Option<(u32, u32)> {
         return None;
     }
     let &(inside, n) = lines.iter().max_by_key(|&&(_, n)| n)?;
-    let (inside, n) = if inside == 0 { (1, n - 1) } else { (inside, n) };
-    Some((u32::try_from(inside).ok()?, u32::try_from(n).ok()?.max(1)))
+    Some((u32::try_from(inside).ok()?, u32::try_from(n).ok()?))
 }
 
 fn read_subid(file: &str, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(nested_range("         0          0 4294967295\n"), None);
         assert_eq!(
             nested_range("         0     100000      65536\n"),
-            Some((1, 65535))
+            Some((0, 65536))
         );
         assert_eq!(nested_range(""), None);
     }
