@@ -143,6 +143,15 @@ impl Sandbox {
     }
 }
 
+/// Whether this test runs nested in a dind job: its user namespace is not
+/// the host's (whose map is the identity over every id). Some facts differ
+/// there: the jobs' root is the outer job's root, no Docker socket, the
+/// outer step's `no_new_privs` is inherited.
+pub fn nested() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
 /// The uid and gid of `user` (from `id`, which reads NSS as useradd wrote).
 pub fn user_ids(user: &str) -> (u32, u32) {
     let id = |flag: &str| -> u32 {
