@@ -11,11 +11,11 @@ use dind_common::Sandbox;
 /// its artifacts are handed to it.
 const ARTIFACTS: &str = include_str!("pipelines/gitlab-artifacts.gitlab-ci.yml");
 
-/// The summary row of `job`.
+/// The summary row of `job` (not one of its output or note lines).
 fn row<'a>(stdout: &'a str, job: &str) -> &'a str {
     stdout
         .lines()
-        .find(|l| l.split_whitespace().next() == Some(job) && !l.contains('│'))
+        .find(|l| l.split_whitespace().next() == Some(job) && !l.contains(['│', '┆']))
         .unwrap_or("")
 }
 

@@ -146,7 +146,7 @@ fn step_files_outputs_and_needs_in_dind_mode() {
         let row = run
             .stdout
             .lines()
-            .find(|l| l.split_whitespace().next() == Some(name) && !l.contains('│'))
+            .find(|l| l.split_whitespace().next() == Some(name) && !l.contains(['│', '┆']))
             .unwrap_or_default();
         match row.split_whitespace().nth(2) {
             Some("passed") => JobStatus::Passed,
