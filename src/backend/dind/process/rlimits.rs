@@ -11,7 +11,9 @@
 //! host's user namespace: the mapped root of the job's namespace never has
 //! it, and root on the host may lack it too (a capability bounding set
 //! without it, an unprivileged container). Then the soft limit is raised
-//! to the hard one and a note says what stayed lower.
+//! to the hard one. A note says so only when what stayed is low enough to
+//! break an ordinary build ([`ENOUGH`]): a line on every job of such a
+//! host would say nothing the user can act on.
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
@@ -20,6 +22,11 @@ const INFINITY: u64 = libc::RLIM_INFINITY;
 
 /// Open files when `fs.nr_open` cannot be read.
 const NOFILE_DEFAULT: u64 = 1 << 20;
+
+/// Below this many open files or processes a limit that could not be
+/// raised is worth a note (a linker or a test runner with many workers
+/// needs thousands; systemd's default soft limit is 1024).
+const ENOUGH: u64 = 16384;
 
 /// The limits a job gets, soft = hard.
 fn targets() -> [(Resource, &'static str, u64); 3] {
@@ -60,7 +67,7 @@ pub fn apply() -> Vec<String> {
         // No CAP_SYS_RESOURCE: as far as the hard limit lets us.
         let got = want.min(hard);
         let _ = setrlimit(resource, got, hard);
-        if got < want {
+        if got < want && got < ENOUGH {
             short.push(format!("{name} {} (wanted {})", show(got), show(want)));
         }
     }
