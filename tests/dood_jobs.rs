@@ -210,6 +210,64 @@ jobs:
     assert_eq!(leftovers(&engine().await, &id).await, vec![]);
 }
 
+/// httpd starts listening a second after its container runs; the step
+/// fetches once, without retrying, so it passes only because nestci
+/// waited for the port.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_port_is_waited_for_before_the_first_step() {
+    let id = run_id("svcport");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  web:
+    services:
+      - image: {BUSYBOX}
+        alias: late-web
+        ports: [8080]
+        command: [sh, -c, 'mkdir -p /www && echo served-late > /www/index.html && sleep 1 && exec httpd -f -p 8080 -h /www']
+    steps:
+      - run: wget -q -O - http://late-web:8080/index.html
+"
+    );
+    let r = run(Spec::new(&yaml, &id)).await;
+    assert_eq!(r.status("web"), JobStatus::Passed, "{}", r.output);
+    assert!(r.output.contains("served-late"), "{}", r.output);
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}
+
+/// A port that never opens fails the job once the service timeout has
+/// passed, naming the service, the port and what the service logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_port_that_never_opens_fails_the_job_with_its_log() {
+    let id = run_id("svcnoport");
+    let _guard = Guard { run_id: id.clone() };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  j:
+    services:
+      - image: {BUSYBOX}
+        alias: mute
+        ports: [5432]
+        command: [sh, -c, 'echo database-refuses-to-listen; exec sleep 600']
+    steps: [echo never]
+"
+    );
+    let mut spec = Spec::new(&yaml, &id);
+    spec.options.service_timeout = std::time::Duration::from_secs(2);
+    let r = run(spec).await;
+    assert_eq!(r.status("j"), JobStatus::Failed, "{}", r.output);
+    let m = r.message("j");
+    assert!(m.contains("service `mute`"), "{m}");
+    assert!(m.contains("port 5432"), "{m}");
+    assert!(m.contains("database-refuses-to-listen"), "{m}");
+    assert!(!r.output.contains("never"), "{}", r.output);
+    assert_eq!(leftovers(&engine().await, &id).await, vec![]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_that_cannot_start_fails_the_job_with_a_reason() {
     let id = run_id("svcdies");
@@ -699,78 +757,10 @@ jobs:
     assert_eq!(pulled, vec![false, true, false, true]);
 }
 
-/// Removes an image when dropped.
-struct RemoveImage(String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let engine = nestci::backend::dood::Engine::discover().await.ok()?;
-                engine
-                    .call(
-                        hyper::Method::DELETE,
-                        &format!(
-                            "/images/{}?force=true",
-                            nestci::backend::dood::client::encode(&name)
-                        ),
-                        nestci::backend::dood::client::Body::None,
-                    )
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_with_a_healthcheck_is_waited_for_until_healthy() {
-    use hyper::Method;
-    use nestci::backend::dood::client::{Body, encode};
     let engine = engine().await;
-    // An image whose HEALTHCHECK passes only once httpd answers, made by
-    // committing a busybox container with that change (the commit API).
-    let tag = format!("nestci-test/healthy:{}", std::process::id());
-    let _image = RemoveImage(tag.clone());
-    let created: serde_json::Value = engine
-        .json(
-            Method::POST,
-            "/containers/create",
-            Body::json(&serde_json::json!({"Image": BUSYBOX, "Cmd": ["true"]})),
-        )
-        .await
-        .expect("create");
-    let id = created["Id"].as_str().expect("id").to_string();
-    let (repo, version) = tag.split_once(':').expect("tag");
-    let committed = engine
-        .json::<serde_json::Value>(
-            Method::POST,
-            &format!(
-                "/commit?container={id}&repo={}&tag={version}&changes={}",
-                encode(repo),
-                encode(
-                    "HEALTHCHECK --interval=100ms --timeout=1s --retries=100 \
-                     CMD wget -q -O /dev/null http://127.0.0.1:8080/index.html"
-                )
-            ),
-            Body::None,
-        )
-        .await;
-    let _ = engine
-        .call(
-            Method::DELETE,
-            &format!("/containers/{id}?force=true"),
-            Body::None,
-        )
-        .await;
-    committed.expect("commit");
-
+    let image = support::healthy_web_image(engine.endpoint().clone()).await;
     let run_id = run_id("healthy");
     let _guard = Guard {
         run_id: run_id.clone(),
@@ -783,12 +773,13 @@ image: {BUSYBOX}
 jobs:
   j:
     services:
-      - image: {tag}
+      - image: {}
         alias: slow-web
         command: [sh, -c, 'mkdir -p /www && echo healthy > /www/index.html && sleep 1 && exec httpd -f -p 8080 -h /www']
     steps:
       - run: wget -q -O - http://slow-web:8080/index.html
-"
+",
+        image.name
     );
     let r = run(Spec::new(&yaml, &run_id)).await;
     assert_eq!(r.status("j"), JobStatus::Passed, "{}", r.output);

@@ -184,3 +184,38 @@ async fn the_pipelines_examples_run_on_podman_through_the_cli() {
         assert_eq!(leftovers(&engine_at(podman()).await, &id).await, vec![]);
     }
 }
+
+/// Podman runs healthchecks from systemd timers, which this host (like
+/// most CI containers) lacks: left alone, a service's health stays
+/// `starting` for ever. nestci runs the check itself through Podman's
+/// own API, so the service still turns healthy, and only then does the
+/// step (one wget, no retry) run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_with_a_healthcheck_is_waited_for_until_healthy_on_podman() {
+    let image = support::healthy_web_image(podman()).await;
+    let id = run_id("podman-healthy");
+    let _guard = GuardAt {
+        run_id: id.clone(),
+        endpoint: podman(),
+    };
+    let yaml = format!(
+        "
+image: {BUSYBOX}
+jobs:
+  j:
+    services:
+      - image: {}
+        alias: slow-web
+        command: [sh, -c, 'mkdir -p /www && echo healthy-on-podman > /www/index.html && sleep 1 && exec httpd -f -p 8080 -h /www']
+    steps:
+      - run: wget -q -O - http://slow-web:8080/index.html
+",
+        image.name
+    );
+    let mut spec = Spec::new(&yaml, &id);
+    on_podman(&mut spec);
+    let r = run(spec).await;
+    assert_eq!(r.status("j"), JobStatus::Passed, "{}", r.output);
+    assert!(r.output.contains("healthy-on-podman"), "{}", r.output);
+    assert_eq!(leftovers(&engine_at(podman()).await, &id).await, vec![]);
+}

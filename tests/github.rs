@@ -121,6 +121,9 @@ fn matrix_needs_images_and_conditions() {
     assert_eq!(release.when, When::OnSuccess);
     assert_eq!(release.env.get("PROFILE"), Some("release"), "container env");
     assert_eq!(release.services[0].alias, "redis");
+    // `HOST:CONTAINER`: the container side is what readiness probes.
+    let ports: Vec<u16> = release.services[0].ports.iter().map(|p| p.value).collect();
+    assert_eq!(ports, [6379]);
     let runs: Vec<&str> = release.steps.iter().map(|s| s.run.as_str()).collect();
     assert_eq!(runs[1], "echo \"hi world\"", "composite action with inputs");
     assert_eq!(

@@ -104,6 +104,7 @@ jobs:
       - image: registry.local/team/cache:1
         alias: cache
         command: redis-server --port 6380
+        ports: [6380]
     artifacts: {paths: [target/release/app]}
     cache: {key: cargo, paths: [.cargo]}
     security:
@@ -147,6 +148,9 @@ jobs:
     assert_eq!(b.resources.cpus.as_ref().unwrap().value, 1.5);
     assert_eq!(b.services[0].alias, "postgres");
     assert_eq!(b.services[1].alias, "cache");
+    assert!(b.services[0].ports.is_empty());
+    let ports: Vec<u16> = b.services[1].ports.iter().map(|p| p.value).collect();
+    assert_eq!(ports, [6380]);
     assert_eq!(
         b.services[1].command.as_deref().unwrap(),
         ["redis-server", "--port", "6380"]
@@ -160,7 +164,7 @@ jobs:
     assert_eq!(s.volumes[0].value.host, "/var/run/docker.sock");
     assert!(s.volumes[0].value.read_only);
     // Locations point at the value as written.
-    assert_eq!(s.network.as_ref().unwrap().loc.line(), 25);
+    assert_eq!(s.network.as_ref().unwrap().loc.line(), 26);
     assert_eq!(s.network.as_ref().unwrap().loc.col(), 16);
     let step = &b.steps[0];
     assert_eq!(step.name, "Build");

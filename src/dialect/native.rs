@@ -64,7 +64,7 @@ const STEP_KEYS: &[&str] = &[
     "continue_on_error",
     "when",
 ];
-const SERVICE_KEYS: &[&str] = &["image", "alias", "env", "command"];
+const SERVICE_KEYS: &[&str] = &["image", "alias", "env", "command", "ports"];
 const ARTIFACT_KEYS: &[&str] = &["paths"];
 const CACHE_KEYS: &[&str] = &["key", "paths"];
 const RESOURCE_KEYS: &[&str] = &["memory", "pids", "cpus"];
@@ -540,6 +540,7 @@ fn parse_services(node: &Node, r: &mut Reader) -> Vec<Service> {
                     image,
                     env: Env::new(),
                     command: None,
+                    ports: Vec::new(),
                     loc: r.loc(item.span),
                 }),
             Value::Map(map) => {
@@ -561,6 +562,7 @@ fn parse_services(node: &Node, r: &mut Reader) -> Vec<Service> {
                         .map(|n| r.env(n, "`env`"))
                         .unwrap_or_default(),
                     command: map.get("command").map(|n| command(n, r)),
+                    ports: map.get("ports").map(|n| ports(n, r)).unwrap_or_default(),
                     image,
                     loc: r.loc(item.span),
                 })
@@ -585,6 +587,43 @@ fn parse_services(node: &Node, r: &mut Reader) -> Vec<Service> {
         }
     }
     services
+}
+
+/// `ports: [80, 5432]`: each a TCP port from 1 to 65535, located, so that
+/// a wrong one is reported where it is written.
+fn ports(node: &Node, r: &mut Reader) -> Vec<Located<u16>> {
+    let Some(items) = r.seq(node, "`ports`") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.value {
+            Value::Int(i) if (1..=i64::from(u16::MAX)).contains(&i) => {
+                // In range, so the conversion cannot fail.
+                if let Ok(p) = u16::try_from(i) {
+                    out.push(r.located(p, item.span));
+                }
+            }
+            Value::Int(i) => {
+                r.error(
+                    item.span,
+                    format!("a service port must be between 1 and 65535, found {i}"),
+                )
+                .set_help("write the TCP port the service listens on, e.g. `ports: [5432]`");
+            }
+            _ => {
+                r.error(
+                    item.span,
+                    format!(
+                        "a service port must be a whole number, found {}",
+                        item.value.kind()
+                    ),
+                )
+                .set_help("write the TCP port the service listens on, e.g. `ports: [5432]`");
+            }
+        }
+    }
+    out
 }
 
 /// GitLab's rule: the image name without registry path or tag.

@@ -339,6 +339,11 @@ pub struct Service {
     pub env: Env,
     /// Overrides the image's command when set.
     pub command: Option<Vec<String>>,
+    /// TCP ports the service listens on inside its own container (1 to
+    /// 65535). They are a readiness signal, not a publication: before the
+    /// first step, the backend waits until each one accepts a connection
+    /// on the job's network. Nothing is published on the host.
+    pub ports: Vec<Located<u16>>,
     pub loc: Loc,
 }
 

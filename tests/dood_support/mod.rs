@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use nestci::backend::dood::{DoodBackend, DoodOptions, Endpoint, Engine, PullPolicy, gc};
+use nestci::backend::dood::{DoodBackend, DoodOptions, Endpoint, Engine, PullPolicy, client, gc};
 use nestci::dialect;
 use nestci::model::Env;
 use nestci::plan::{self, PlanOptions};
@@ -289,4 +289,97 @@ pub async fn run(spec: Spec<'_>) -> Run {
         log_dir,
         workspace,
     }
+}
+
+/// An image built for one test, removed (from its engine) when dropped.
+pub struct TestImage {
+    pub name: String,
+    endpoint: Endpoint,
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let endpoint = self.endpoint.clone();
+        // Drop may run inside the test's runtime: remove from a thread of
+        // its own, with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let engine = Engine::connect(endpoint).await.ok()?;
+                engine
+                    .call(
+                        hyper::Method::DELETE,
+                        &format!("/images/{}?force=true", client::encode(&name)),
+                        client::Body::None,
+                    )
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Build `FROM busybox` plus `instructions` (a Dockerfile's remaining
+/// lines) as `name` through `POST /build`, which both engines serve the
+/// same way. (Podman's `/commit` knows no `HEALTHCHECK` change, so the
+/// build API is the one road to an image with a healthcheck on both.)
+pub async fn build_image(endpoint: Endpoint, name: &str, instructions: &str) -> TestImage {
+    let image = TestImage {
+        name: name.to_string(),
+        endpoint: endpoint.clone(),
+    };
+    let engine = engine_at(endpoint).await;
+    let dockerfile = format!("FROM {BUSYBOX}\n{instructions}\n");
+    let mut context = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    context
+        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .expect("tar the Dockerfile");
+    let context = context.into_inner().expect("tar the Dockerfile");
+    let mut body = engine
+        .stream(
+            hyper::Method::POST,
+            &format!("/build?t={}&rm=1&forcerm=1", client::encode(name)),
+            client::Body::Raw(context.into(), "application/x-tar"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("building {name}: {e}"));
+    // The build reports its errors inside a 200 answer, as JSON lines.
+    let mut progress = Vec::new();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = frame.unwrap_or_else(|e| panic!("building {name}: {e}"));
+        if let Some(data) = frame.data_ref() {
+            progress.extend_from_slice(data);
+        }
+    }
+    let progress = String::from_utf8_lossy(&progress);
+    assert!(
+        !progress.contains("\"error\""),
+        "building {name} failed: {progress}"
+    );
+    image
+}
+
+/// A busybox image whose HEALTHCHECK passes only once something answers
+/// `GET http://127.0.0.1:8080/index.html` inside the container.
+pub async fn healthy_web_image(endpoint: Endpoint) -> TestImage {
+    let tag = match &endpoint {
+        Endpoint::Unix(p) if p.starts_with("/run/podman") => "podman",
+        _ => "docker",
+    };
+    build_image(
+        endpoint,
+        &format!("nestci-test/healthy:{tag}-{}", std::process::id()),
+        "HEALTHCHECK --interval=100ms --timeout=1s --retries=100 \
+         CMD wget -q -O /dev/null http://127.0.0.1:8080/index.html",
+    )
+    .await
 }

@@ -16,10 +16,11 @@
 //! `bollard-stubs` 1.41, and pinning the version means a newer daemon
 //! answers in exactly the shape those models describe.
 //!
-//! Every request is one of four shapes:
+//! Every request is one of these shapes:
 //!
 //! - [`Engine::json`]: a JSON body (or none) in, a JSON document out;
 //! - [`Engine::call`]: the same, but the answer's body is ignored;
+//! - [`Engine::bytes`]: a raw answer (container logs);
 //! - [`Engine::stream`]: a long response read piece by piece (pull
 //!   progress);
 //! - [`Engine::upgrade`]: the connection is *hijacked* (`Upgrade: tcp`,
@@ -397,6 +398,14 @@ impl Engine {
         let response = check_status(&what, response).await?;
         read_body(&what, response).await?;
         Ok(())
+    }
+
+    /// A bodiless request whose answer is wanted as raw bytes (container
+    /// logs: multiplexed frames, not JSON).
+    pub async fn bytes(&self, method: Method, path: &str) -> Result<Bytes, EngineError> {
+        let what = format!("{method} {path}");
+        let response = self.request(method, path, Body::None, true, false).await?;
+        read_body(&what, check_status(&what, response).await?).await
     }
 
     /// A request whose answer is read as it arrives (use

@@ -45,7 +45,7 @@ use crate::model::{
     AppArmorMode, Env, Job, NamespaceMode, NetworkMode, Propagation, SeccompMode, Step,
 };
 
-use super::client::{Body, Endpoint, Engine, EngineError};
+use super::client::{Body, Endpoint, Engine, EngineError, Flavor};
 use super::stream::{PumpEnd, pump};
 use super::{DoodOptions, image, labels, owner};
 
@@ -299,10 +299,15 @@ impl DoodJob {
                     service.alias, service.image.value
                 )))
                 .await;
-            let info = wait_ready(engine, &id, &service.alias, options.service_timeout).await?;
-            // Also in /etc/hosts: engines without a DNS server on their
-            // networks (Podman with CNI and no dnsname plugin) still
-            // resolve the alias.
+            // One deadline for the whole wait: running, healthy, ports open.
+            let ready = Readiness {
+                engine,
+                id: &id,
+                alias: &service.alias,
+                timeout: options.service_timeout,
+                deadline: tokio::time::Instant::now() + options.service_timeout,
+            };
+            let info = ready.running_and_healthy().await?;
             let ip = network.as_ref().and_then(|n| {
                 info.network_settings
                     .as_ref()?
@@ -313,6 +318,21 @@ impl DoodJob {
                     .clone()
                     .filter(|ip| !ip.is_empty())
             });
+            if !service.ports.is_empty() {
+                let Some(ip) = ip.as_deref() else {
+                    return Err(BackendError::Runtime(format!(
+                        "service `{}`: the engine reported no address on the job's network, so \
+                         its ports cannot be probed",
+                        service.alias
+                    )));
+                };
+                for port in &service.ports {
+                    ready.port_open(ip, port.value).await?;
+                }
+            }
+            // Also in /etc/hosts: engines without a DNS server on their
+            // networks (Podman with CNI and no dnsname plugin) still
+            // resolve the alias.
             if let Some(ip) = ip {
                 extra_hosts.push(format!("{}:{ip}", service.alias));
             }
@@ -745,50 +765,200 @@ async fn start(engine: &Engine, id: &str) -> Result<(), BackendError> {
         .map_err(|e| BackendError::Runtime(format!("starting a container: {e}")))
 }
 
-/// Wait until a service runs, and is healthy when its image has a
-/// healthcheck; fail when it exits or `timeout` passes.
-async fn wait_ready(
-    engine: &Engine,
-    id: &str,
-    alias: &str,
+/// Waiting for one service to be ready, all steps under one deadline:
+///
+/// 1. its container runs (and has not exited);
+/// 2. its healthcheck, when the image or the service has one, says
+///    `healthy`;
+/// 3. each of its `ports` accepts a TCP connection on the job network.
+///
+/// Every failure names the service and ends with its last log lines:
+/// a service that does not come up almost always says why there.
+struct Readiness<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    alias: &'a str,
     timeout: Duration,
-) -> Result<ContainerInspectResponse, BackendError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(5);
-    loop {
-        let info: ContainerInspectResponse = engine
-            .json(Method::GET, &format!("/containers/{id}/json"), Body::None)
-            .await?;
-        let state = info.state.clone().unwrap_or_default();
-        if state.running != Some(true) {
-            if state.status.is_some_and(|s| s.to_string() != "created") {
+    deadline: tokio::time::Instant,
+}
+
+/// How many of a failed service's log lines an error shows.
+const LOG_TAIL: usize = 20;
+
+impl Readiness<'_> {
+    /// Steps 1 and 2: inspect until running (and healthy), with a short
+    /// backoff; fail when the container exits or turns unhealthy.
+    async fn running_and_healthy(&self) -> Result<ContainerInspectResponse, BackendError> {
+        let engine = self.engine;
+        let id = self.id;
+        let mut delay = Duration::from_millis(5);
+        loop {
+            let info: ContainerInspectResponse = engine
+                .json(Method::GET, &format!("/containers/{id}/json"), Body::None)
+                .await?;
+            let state = info.state.clone().unwrap_or_default();
+            if state.running != Some(true) {
+                if state.status.is_some_and(|s| s.to_string() != "created") {
+                    return Err(self
+                        .failed(format!(
+                            "stopped before it was ready (exit code {})",
+                            state.exit_code.unwrap_or(-1)
+                        ))
+                        .await);
+                }
+            } else {
+                match state.health.and_then(|h| h.status) {
+                    None
+                    | Some(
+                        HealthStatusEnum::NONE
+                        | HealthStatusEnum::EMPTY
+                        | HealthStatusEnum::HEALTHY,
+                    ) => return Ok(info),
+                    Some(HealthStatusEnum::UNHEALTHY) => {
+                        return Err(self.failed("is unhealthy".into()).await);
+                    }
+                    Some(HealthStatusEnum::STARTING) => {
+                        if self.engine.info().flavor == Flavor::Podman {
+                            // Podman runs healthchecks from systemd timers;
+                            // without systemd (containers, minimal hosts)
+                            // nobody runs them and the status stays
+                            // `starting` forever. Its own API runs one
+                            // check on demand and records the result, so
+                            // nestci runs them itself, at the backoff pace.
+                            self.podman_healthcheck().await?;
+                        }
+                    }
+                }
+            }
+            if tokio::time::Instant::now() + delay > self.deadline {
+                return Err(self
+                    .failed(format!(
+                        "was not ready after {}",
+                        humantime::format_duration(self.timeout)
+                    ))
+                    .await);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Run the container's healthcheck once through Podman's libpod API
+    /// (`GET /libpod/containers/{id}/healthcheck`; Podman serves it under
+    /// any version prefix, `/v1.41` included). The result lands in
+    /// the container's state, which the next inspect reads; an error from
+    /// the check itself (the command failed) is that result, not ours.
+    async fn podman_healthcheck(&self) -> Result<(), BackendError> {
+        match self
+            .engine
+            .call(
+                Method::GET,
+                &format!("/libpod/containers/{}/healthcheck", self.id),
+                Body::None,
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            // 409: "container has no defined healthcheck" or not running
+            // yet; the next inspect says which.
+            Err(EngineError::Api { status, .. }) if status == hyper::StatusCode::CONFLICT => Ok(()),
+            Err(e) => Err(BackendError::Runtime(format!(
+                "service `{}`: running its healthcheck: {e}",
+                self.alias
+            ))),
+        }
+    }
+
+    /// Step 3 for one port: connect to `ip:port` until it accepts. A
+    /// closed port on a live bridge answers at once (RST), so the loop
+    /// backs off from 5 ms to 200 ms between attempts; between them it
+    /// checks that the container still runs, so a service that dies is
+    /// reported as such rather than as a timeout.
+    ///
+    /// This connects from nestci's own process: the engine's networks
+    /// must be routable from here (a local, rootful engine, as in these
+    /// tests), not from a remote `DOCKER_HOST`.
+    async fn port_open(&self, ip: &str, port: u16) -> Result<(), BackendError> {
+        let addr = match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => std::net::SocketAddr::new(ip, port),
+            Err(e) => {
                 return Err(BackendError::Runtime(format!(
-                    "service `{alias}` stopped before it was ready (exit code {})",
-                    state.exit_code.unwrap_or(-1)
+                    "service `{}`: the engine gave the address `{ip}`: {e}",
+                    self.alias
                 )));
             }
-        } else {
-            match state.health.and_then(|h| h.status) {
-                None
-                | Some(
-                    HealthStatusEnum::NONE | HealthStatusEnum::EMPTY | HealthStatusEnum::HEALTHY,
-                ) => return Ok(info),
-                Some(HealthStatusEnum::UNHEALTHY) => {
-                    return Err(BackendError::Runtime(format!(
-                        "service `{alias}` is unhealthy"
-                    )));
-                }
-                Some(HealthStatusEnum::STARTING) => {}
+        };
+        let mut delay = Duration::from_millis(5);
+        loop {
+            let now = tokio::time::Instant::now();
+            let left = self.deadline.saturating_duration_since(now);
+            let last = match tokio::time::timeout(left, tokio::net::TcpStream::connect(addr)).await
+            {
+                Ok(Ok(_open)) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer".to_string(),
+            };
+            let state = self
+                .engine
+                .json::<ContainerInspectResponse>(
+                    Method::GET,
+                    &format!("/containers/{}/json", self.id),
+                    Body::None,
+                )
+                .await?
+                .state
+                .unwrap_or_default();
+            if state.running != Some(true) {
+                return Err(self
+                    .failed(format!(
+                        "stopped before port {port} was open (exit code {})",
+                        state.exit_code.unwrap_or(-1)
+                    ))
+                    .await);
             }
+            if tokio::time::Instant::now() + delay > self.deadline {
+                return Err(self
+                    .failed(format!(
+                        "did not accept a connection on port {port} ({addr}) within {} (last \
+                         attempt: {last})",
+                        humantime::format_duration(self.timeout)
+                    ))
+                    .await);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(200));
         }
-        if tokio::time::Instant::now() + delay > deadline {
-            return Err(BackendError::Runtime(format!(
-                "service `{alias}` was not ready after {}",
-                humantime::format_duration(timeout)
-            )));
+    }
+
+    /// "service `db` <what>", then the service's last log lines.
+    async fn failed(&self, what: String) -> BackendError {
+        let mut message = format!("service `{}` {what}", self.alias);
+        match self.last_logs().await {
+            Ok(lines) if lines.is_empty() => message.push_str("; it logged nothing"),
+            Ok(lines) => {
+                message.push_str(&format!("; its last log lines:\n{}", lines.join("\n")));
+            }
+            Err(e) => message.push_str(&format!(" (its log could not be read: {e})")),
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(500));
+        BackendError::Runtime(message)
+    }
+
+    /// The last [`LOG_TAIL`] lines the service wrote, both streams.
+    async fn last_logs(&self) -> Result<Vec<String>, EngineError> {
+        let bytes = self
+            .engine
+            .bytes(
+                Method::GET,
+                &format!(
+                    "/containers/{}/logs?stdout=1&stderr=1&tail={LOG_TAIL}",
+                    self.id
+                ),
+            )
+            .await?;
+        Ok(super::stream::demux_lines(&bytes)
+            .into_iter()
+            .map(|l| format!("  {}", String::from_utf8_lossy(&l.bytes)))
+            .collect())
     }
 }
 

@@ -132,6 +132,34 @@ pub async fn pump<R: AsyncRead + Unpin>(
     Ok(PumpEnd::Eof)
 }
 
+/// The lines of a complete multiplexed buffer (`GET /containers/{id}/logs`
+/// of a container without TTY), in the order they were completed. Bytes
+/// that do not look like frames (a TTY container's log is raw) are taken
+/// as plain stdout.
+pub fn demux_lines(mut bytes: &[u8]) -> Vec<OutputLine> {
+    let mut stdout = LineSplitter::new(Stream::Stdout);
+    let mut stderr = LineSplitter::new(Stream::Stderr);
+    let mut lines = Vec::new();
+    while !bytes.is_empty() {
+        let framed = bytes.len() >= 8 && bytes[0] <= 2 && bytes[1..4] == [0, 0, 0];
+        if !framed {
+            lines.extend(stdout.feed(bytes));
+            break;
+        }
+        let size = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+        let end = (8 + size).min(bytes.len());
+        let splitter = if bytes[0] == 2 {
+            &mut stderr
+        } else {
+            &mut stdout
+        };
+        lines.extend(splitter.feed(&bytes[8..end]));
+        bytes = &bytes[end..];
+    }
+    lines.extend([stdout.finish(), stderr.finish()].into_iter().flatten());
+    lines
+}
+
 /// Fill `header`; `false` at a clean end of stream before its first byte.
 async fn read_header<R: AsyncRead + Unpin>(
     reader: &mut R,
@@ -194,6 +222,26 @@ mod tests {
     async fn a_truncated_header_is_an_error() {
         let (tx, _rx) = mpsc::channel(16);
         assert!(pump(&[1u8, 0, 0][..], &tx).await.is_err());
+    }
+
+    #[test]
+    fn a_log_buffer_is_demultiplexed_and_raw_bytes_pass() {
+        let mut bytes = frame(1, b"partial ");
+        bytes.extend(frame(2, b"err\n"));
+        bytes.extend(frame(1, b"done\nlast"));
+        let text = |ls: Vec<OutputLine>| -> Vec<String> {
+            ls.iter()
+                .map(|l| String::from_utf8_lossy(&l.bytes).into_owned())
+                .collect()
+        };
+        assert_eq!(
+            text(demux_lines(&bytes)),
+            vec!["err", "partial done", "last"]
+        );
+        assert_eq!(
+            text(demux_lines(b"plain tty\nlog")),
+            vec!["plain tty", "log"]
+        );
     }
 
     #[test]

@@ -1116,18 +1116,73 @@ fn job_image(
     }
 }
 
+/// A service's `ports:` as the container ports nestci waits for. GitHub
+/// writes them Docker's way: `8080`, `5432:5432`, `127.0.0.1:8080:80`,
+/// `53/udp`. Only the container side (after the last `:`) matters to
+/// nestci, which publishes nothing; UDP ports and ranges cannot be probed
+/// with a TCP connect, and are said to be skipped.
+fn service_ports(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Located<u16>> {
+    let Some(items) = r.seq(node, "`ports`") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let text = interpolate_node(item, cx, r);
+        match container_port(&text) {
+            Ok(Some(port)) => out.push(r.located(port, item.span)),
+            Ok(None) => {
+                r.warning(
+                    item.span,
+                    format!("port `{text}` is not waited for: only single TCP ports can be probed"),
+                )
+                .set_help("the service still starts; a step may have to wait for it itself");
+            }
+            Err(message) => {
+                r.error(item.span, format!("service port `{text}`: {message}"))
+                    .set_help(
+                        "write `CONTAINER_PORT` or `HOST_PORT:CONTAINER_PORT`, e.g. `5432:5432`",
+                    );
+            }
+        }
+    }
+    out
+}
+
+/// The container port of a Docker port spec; `Ok(None)` for what a TCP
+/// connect cannot probe (UDP/SCTP, ranges).
+fn container_port(spec: &str) -> Result<Option<u16>, String> {
+    let spec = spec.trim();
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let container = ports.rsplit(':').next().unwrap_or(ports);
+    if container.contains('-') {
+        return Ok(None);
+    }
+    let port = match container.parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => return Err("the container port must be a number between 1 and 65535".into()),
+    };
+    match proto {
+        "tcp" => Ok(Some(port)),
+        "udp" | "sctp" => Ok(None),
+        other => Err(format!("unknown protocol `{other}` (tcp, udp or sctp)")),
+    }
+}
+
 fn services(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Service> {
     let Some(map) = r.map(node, "`services`") else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (k, v) in map.iter() {
-        let (image, env) = match &v.value {
+        let (image, env, ports) = match &v.value {
             Value::Map(m) => (
                 m.get("image").map(|n| interpolate_node(n, cx, r)),
                 m.get("env").map(|n| env(n, cx, r)).unwrap_or_default(),
+                m.get("ports")
+                    .map(|n| service_ports(n, cx, r))
+                    .unwrap_or_default(),
             ),
-            _ => (Some(interpolate_node(v, cx, r)), Env::new()),
+            _ => (Some(interpolate_node(v, cx, r)), Env::new(), Vec::new()),
         };
         match image.filter(|i| !i.is_empty()) {
             Some(image) => out.push(Service {
@@ -1135,6 +1190,7 @@ fn services(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Service> {
                 alias: k.name.clone(),
                 env,
                 command: None,
+                ports,
                 loc: r.loc(k.span),
             }),
             None => {
@@ -1143,4 +1199,22 @@ fn services(node: &Node, cx: &Contexts, r: &mut Reader) -> Vec<Service> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_port;
+
+    #[test]
+    fn the_container_side_of_a_port_spec_is_probed() {
+        assert_eq!(container_port("8080"), Ok(Some(8080)));
+        assert_eq!(container_port("5432:5432"), Ok(Some(5432)));
+        assert_eq!(container_port("127.0.0.1:8080:80"), Ok(Some(80)));
+        assert_eq!(container_port("9000:80/tcp"), Ok(Some(80)));
+        assert_eq!(container_port("53:53/udp"), Ok(None));
+        assert_eq!(container_port("8000-8010:8000-8010"), Ok(None));
+        assert!(container_port("0").is_err());
+        assert!(container_port("80/quic").is_err());
+        assert!(container_port("http").is_err());
+    }
 }

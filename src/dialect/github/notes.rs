@@ -50,7 +50,7 @@ pub const TOP: &[&str] = &["permissions", "concurrency", "run-name"];
 pub const JOB: &[&str] = &["permissions", "concurrency", "environment"];
 /// `container` keys that are accepted and not applied.
 pub const CONTAINER: &[&str] = &["options", "ports", "volumes", "credentials"];
-/// Service keys that are accepted and not applied.
+/// Service keys that are accepted and not (or not fully) applied.
 pub const SERVICE: &[&str] = &["options", "ports", "volumes", "credentials"];
 
 /// The warning and its help for one key path.
@@ -89,7 +89,11 @@ fn message(key: &str) -> (String, String) {
             "`strategy.max-parallel` is not applied per matrix".into(),
             "bound how many jobs run at once with `nestci run --jobs N`; this is reported once per file",
         ),
-        "container.ports" | "services.ports" => (
+        "services.ports" => (
+            "`services.ports` are used for readiness, not published: before the first step nestci waits until each container port accepts a TCP connection; the job reaches its services by their name (and on localhost in dind mode)".into(),
+            "the host side of `HOST:CONTAINER` is not used; this is reported once per file",
+        ),
+        "container.ports" => (
             format!("`{key}` is not applied: nestci publishes no ports; the job reaches its services by their name (and on localhost in dind mode)"),
             once,
         ),

@@ -464,6 +464,9 @@ fn services(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<Service> {
                     alias,
                     env,
                     command,
+                    // GitLab services have no ports; readiness is the
+                    // container (and its healthcheck) only.
+                    ports: Vec::new(),
                     loc: r.loc(item.span),
                 }
             }
@@ -476,6 +479,7 @@ fn services(node: &Node, r: &mut Reader, warned: &mut Warned) -> Vec<Service> {
                     image,
                     env: Env::new(),
                     command: None,
+                    ports: Vec::new(),
                     loc: r.loc(item.span),
                 }
             }
