@@ -12,7 +12,10 @@
 //! | `docker run --rm`         | the CLI, for scale (skipped when there is no `docker`) |
 //!
 //! The four API rows are measured round-robin (one of each per round) so
-//! that the machine's load drifts over all of them alike. The benchmark
+//! that the machine's load drifts over all of them alike. "paired Δ" is
+//! the median, over rounds, of nestci's time minus the raw time of the
+//! same round: on a busy machine, a steadier measure of what nestci adds
+//! than the difference of the two medians. The benchmark
 //! (not the product, not the tests) runs the `docker` CLI for the last row
 //! only. The raw rows run the same process as nestci (`sh -e -c true`).
 
@@ -191,6 +194,21 @@ async fn bench() -> Result<(), String> {
             }
         }
     }
+    // Per round, nestci minus raw: the two ran back to back, so the load
+    // of that moment weighs on both and mostly cancels out. The median of
+    // these differences is a steadier figure for nestci's own cost than
+    // the difference of two medians on a busy machine.
+    let paired = |a: &[Duration], b: &[Duration]| -> f64 {
+        let mut d: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| (a.as_secs_f64() - b.as_secs_f64()) * 1000.0)
+            .collect();
+        d.sort_by(f64::total_cmp);
+        d[d.len() / 2]
+    };
+    let exec_delta = paired(&rows[0], &rows[1]);
+    let image_delta = paired(&rows[2], &rows[3]);
     let [exec_step, raw_exec, image_step, raw_container] = rows.map(|r| Ok(median(r)));
     let cleaned = handle.cleanup().await;
     drop(tx);
@@ -237,19 +255,24 @@ async fn bench() -> Result<(), String> {
         engine.info(),
         engine.endpoint()
     );
-    println!("{:<28} {:>12}  vs raw", "what", "median");
     println!(
-        "{:<28} {:>12}  {}",
+        "{:<28} {:>12}  {:>8}  {:>16}",
+        "what", "median", "vs raw", "paired Δ vs raw"
+    );
+    println!(
+        "{:<28} {:>12}  {:>8}  {:>+13.2} ms",
         "nestci step (exec)",
         ms(&exec_step),
-        ratio(&exec_step, &raw_exec)
+        ratio(&exec_step, &raw_exec),
+        exec_delta
     );
     println!("{:<28} {:>12}", "raw exec round trip", ms(&raw_exec));
     println!(
-        "{:<28} {:>12}  {}",
+        "{:<28} {:>12}  {:>8}  {:>+13.2} ms",
         "nestci step (own image)",
         ms(&image_step),
-        ratio(&image_step, &raw_container)
+        ratio(&image_step, &raw_container),
+        image_delta
     );
     println!(
         "{:<28} {:>12}",

@@ -202,11 +202,19 @@ jobs:
           until wget -q -O - http://web:8080/index.html; do
             i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
           done
+      # A step in a container of its own reaches the service too.
+      - image: {BUSYBOX}
+        run: echo \"image step got $(wget -q -O - http://web:8080/index.html)\"
 "
     );
     let r = run(Spec::new(&yaml, &id)).await;
     assert_eq!(r.status("web"), JobStatus::Passed, "{}", r.output);
     assert!(r.output.contains("served-by-httpd"), "{}", r.output);
+    assert!(
+        r.output.contains("image step got served-by-httpd"),
+        "{}",
+        r.output
+    );
     assert_eq!(leftovers(&engine().await, &id).await, vec![]);
 }
 

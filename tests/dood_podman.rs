@@ -48,7 +48,7 @@ jobs:
             i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.1
           done
       - image: {BUSYBOX}
-        run: echo \"step container read $(cat page.txt)\"
+        run: echo \"step container read $(cat page.txt), fetched $(wget -q -O - http://web:8080/index.html)\"
     artifacts:
       paths: [page.txt]
   after:
@@ -62,7 +62,8 @@ jobs:
     let r = run(spec).await;
     assert_eq!(r.status("build"), JobStatus::Passed, "{}", r.output);
     assert!(
-        r.output.contains("step container read served-by-podman"),
+        r.output
+            .contains("step container read served-by-podman, fetched served-by-podman"),
         "{}",
         r.output
     );

@@ -21,7 +21,15 @@
 //! killed too.
 //!
 //! A step with its own `image` runs in a container of its own on the same
-//! workspace and network; stopping it is removing that container.
+//! workspace, joined to the job container's network namespace
+//! (`container:<job>`) when the job is on its own network; stopping it is
+//! removing that container.
+//!
+//! # Services
+//!
+//! Each service is started and waited for in turn ([`Readiness`]): its
+//! container runs, its healthcheck passes, its `ports` accept a TCP
+//! connection — all under one deadline, the service timeout.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +60,9 @@ use super::{DoodOptions, image, labels, owner};
 /// How long a killed step's output may take to end before the container
 /// itself is killed.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long after a step's output ended its exit code may take to show.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
 
 /// Where the workspace is mounted.
 pub const WORKSPACE: &str = crate::backend::WORKSPACE;
@@ -411,6 +422,7 @@ impl DoodJob {
                     .into(),
             ));
         }
+        let t0 = std::time::Instant::now();
         let exec: IdResponse = self
             .engine
             .json(
@@ -437,6 +449,7 @@ impl DoodJob {
             )
             .await?;
 
+        let started = t0.elapsed();
         let pumping = pump(io, out);
         tokio::pin!(pumping);
         tokio::select! {
@@ -454,13 +467,31 @@ impl DoodJob {
                 return Ok(StepExit::Cancelled);
             }
         }
-        self.exec_exit(&exec.id).await
+        let output_ended = t0.elapsed();
+        let exit = self.exec_exit(&exec.id).await;
+        // `NESTCI_LOG=nestci=debug`: where a step's time went. Nearly all
+        // of it is the daemon's (between started and output end).
+        tracing::debug!(
+            ?started,
+            ?output_ended,
+            exit_known = ?t0.elapsed(),
+            "exec step: create + start, output, inspect"
+        );
+        exit
     }
 
-    /// The exit code of a finished exec. The stream can end a moment
-    /// before the daemon records the exit, so ask a few times.
+    /// The exit code of a finished exec. The output stream can end a
+    /// moment before the daemon has handled the process's exit (Docker
+    /// closes the stream when the pipes reach EOF, and records the exit
+    /// code when containerd's exit event arrives), so ask again while it
+    /// still says "running": almost always the first answer is final, and
+    /// when it is not, the exit is a fraction of a millisecond away, so
+    /// the backoff starts there (250 µs, doubling to 20 ms) and gives up
+    /// after [`EXIT_WAIT`].
     async fn exec_exit(&self, exec: &str) -> Result<StepExit, BackendError> {
-        for attempt in 0..50u64 {
+        let deadline = tokio::time::Instant::now() + EXIT_WAIT;
+        let mut delay = Duration::from_micros(250);
+        loop {
             let info: ExecInspectResponse = self
                 .engine
                 .json(Method::GET, &format!("/exec/{exec}/json"), Body::None)
@@ -470,11 +501,14 @@ impl DoodJob {
             {
                 return Ok(StepExit::Code(i32::try_from(code).unwrap_or(i32::MAX)));
             }
-            tokio::time::sleep(Duration::from_millis(2 * (attempt + 1))).await;
+            if tokio::time::Instant::now() + delay > deadline {
+                return Err(BackendError::Runtime(
+                    "the step's output ended but the daemon never reported its exit code".into(),
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(20));
         }
-        Err(BackendError::Runtime(
-            "the step's output ended but the daemon never reported its exit code".into(),
-        ))
     }
 
     /// Kill every process of the job container but its process 1.
@@ -571,19 +605,26 @@ impl DoodJob {
             labels: Some(labels),
             ..Default::default()
         };
+        // On the job network, the step joins the job container's network
+        // namespace rather than the network itself: same address, same
+        // /etc/hosts (with the services' aliases) and resolver, and no
+        // endpoint of its own for the daemon to set up and tear down —
+        // about 40 % of a short step container's cost on Docker.
+        let mut host_config = self.host_config.clone();
+        let on_job_network =
+            self.network.is_some() && self.host_config.network_mode == self.network;
+        if on_job_network && !self.container_dead.load(Ordering::SeqCst) {
+            host_config.network_mode = Some(format!("container:{}", self.container));
+            // Both engines refuse these beside `container:` mode; the
+            // joined namespace's files already carry them.
+            host_config.extra_hosts = None;
+        }
         let networking = self
             .network
             .as_ref()
-            .filter(|_| self.host_config.network_mode == self.network)
+            .filter(|_| host_config.network_mode == self.network)
             .map(|n| endpoint(n, vec![]));
-        let id = create(
-            &self.engine,
-            config,
-            self.host_config.clone(),
-            networking,
-            created,
-        )
-        .await?;
+        let id = create(&self.engine, config, host_config, networking, created).await?;
         let io = self
             .engine
             .upgrade(

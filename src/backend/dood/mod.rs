@@ -6,8 +6,9 @@
 //!  ───────                          ─────────────                ───────
 //!  images by pull policy            exec in the job container    rm -f containers
 //!  network nestci-<run>-<job>-<n>   ─ or, with `image:`, a       rm network
-//!  services (+ alias, readiness)      container of its own on
-//!  job container (sleeps; /workspace) the same workspace
+//!  services (+ alias, readiness:      container of its own on
+//!    running, healthy, ports open)    the same workspace, in the
+//!  job container (sleeps; /workspace) job container's network
 //! ```
 //!
 //! - [`client`]: the Engine API client (hyper + hyperlocal), endpoint
