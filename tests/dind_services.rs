@@ -430,3 +430,41 @@ jobs:
     );
     sandbox.assert_nothing_left();
 }
+
+/// `ports:` in the pipeline is what a service is waited for when its image
+/// exposes none (a rootfs tarball has no config): the service opens its
+/// port only after a pause of its own, and the step's single `wget`, with
+/// no retry, succeeds only because the job waited for the port.
+#[test]
+fn a_service_is_waited_for_on_the_ports_the_pipeline_gives() {
+    let (sandbox, data) = sandbox(
+        r#"
+name: ports
+image: ./busybox.tar
+jobs:
+  fetch:
+    services:
+      - image: ./busybox.tar
+        alias: slow
+        ports: [8081]
+        command: ["sh", "-c", "mkdir -p /www && echo late-but-ready > /www/file && sleep 1 && exec httpd -f -p 8081 -h /www"]
+    steps:
+      - run: echo "got=$(wget -q -O - http://slow:8081/file)"
+"#,
+    );
+    let run = dind_common::Run::from(
+        sandbox
+            .command(&[])
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .expect("run nestci"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(
+        run.value("fetch", "got").as_deref(),
+        Some("late-but-ready"),
+        "{}",
+        run.describe()
+    );
+    sandbox.assert_nothing_left();
+}

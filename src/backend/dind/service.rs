@@ -30,7 +30,8 @@ const TAIL_WAIT: Duration = Duration::from_secs(5);
 /// What the init starts for `service`, whose image tree is `tree` and
 /// config `image`: its `command:` or else the image's entrypoint and cmd,
 /// the image's `Env` below the service's, in the image's `WorkingDir`, as
-/// its `User`; ready once the image's exposed TCP ports answer.
+/// its `User`; ready once its TCP ports answer: those the pipeline gives
+/// (`ports:`), else those the image exposes.
 pub fn spec(
     service: &crate::model::Service,
     tree: Option<usize>,
@@ -57,9 +58,13 @@ pub fn spec(
             user: image.user.clone(),
         },
         tree,
-        // The image's exposed ports. TODO(model): also the ports a
-        // pipeline declares for the service, once model::Service has them.
-        ports: image.ports.clone(),
+        // What the pipeline says the service listens on wins: an image may
+        // expose ports its command does not open (or none at all).
+        ports: if service.ports.is_empty() {
+            image.ports.clone()
+        } else {
+            service.ports.iter().map(|p| p.value).collect()
+        },
     })
 }
 
