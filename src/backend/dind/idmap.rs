@@ -197,7 +197,6 @@ fn helper(program: &str, pid: Pid, ranges: &[IdRange]) -> Result<(), String> {
     }
 }
 
-/// The first `name:start:count` (or `uid:start:count`) line for the user.
 /// Root's range without a subuid entry: [`DEFAULT_RANGE`] when this
 /// process's user namespace has those ids (the host's namespace has all).
 /// Nested in a smaller one — nestci run by a step of a dind job, whose
@@ -236,6 +235,7 @@ fn nested_range(map: &str) -> Option<(u32, u32)> {
     Some((u32::try_from(inside).ok()?, u32::try_from(n).ok()?))
 }
 
+/// The first `name:start:count` (or `uid:start:count`) line for the user.
 fn read_subid(file: &str, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
     let text = std::fs::read_to_string(file).ok()?;
     parse_subid(&text, name, uid)
