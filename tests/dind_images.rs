@@ -48,14 +48,8 @@ jobs:
 "#,
     );
     std::fs::copy(fixture(), sandbox.workspace().join("busybox-rootfs.tar")).expect("copy fixture");
-    let data = sandbox.dir.path().join("data");
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let data = sandbox.data();
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(
         run.value("first", "sh").as_deref(),
@@ -158,14 +152,8 @@ jobs:
 "#,
     );
     std::fs::copy(&archive, sandbox.workspace().join("busybox-save.tar")).expect("copy archive");
-    let data = sandbox.dir.path().join("data");
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let data = sandbox.data();
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     // The image's config says ENV PATH=/bin (see scripts/test-env.sh).
     assert_eq!(

@@ -195,7 +195,7 @@ fn read_only_user_volumes_devices_and_host_network() {
     let sandbox = Sandbox::new("");
     // Host directories the job's root (an unmapped uid: "others") can read,
     // and one it may also write.
-    let data = sandbox.dir.path().join("data");
+    let data = sandbox.dir.path().join("volume-src");
     let shared = sandbox.dir.path().join("shared");
     for dir in [&data, &shared] {
         std::fs::create_dir(dir).expect("mkdir");

@@ -21,13 +21,12 @@ fn fixture() -> PathBuf {
     tar
 }
 
-/// A sandbox whose workspace holds the busybox rootfs tarball, and whose
-/// image store is its own.
-fn sandbox(pipeline: &str) -> (Sandbox, PathBuf) {
+/// A sandbox whose workspace holds the busybox rootfs tarball (its image
+/// store is its own, see [`Sandbox::data`]).
+fn sandbox(pipeline: &str) -> Sandbox {
     let sandbox = Sandbox::new(pipeline);
     std::fs::copy(fixture(), sandbox.workspace().join("busybox.tar")).expect("copy fixture");
-    let data = sandbox.dir.path().join("data");
-    (sandbox, data)
+    sandbox
 }
 
 /// Write a `docker save` archive to `dest`: the busybox rootfs as the
@@ -106,7 +105,7 @@ fn processes_with(marker: &str) -> Vec<String> {
 
 #[test]
 fn a_service_is_reachable_by_alias_and_on_localhost() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: services
 image: ./busybox.tar
@@ -138,13 +137,7 @@ jobs:
             "ExposedPorts": { "8080/tcp": {} },
         }),
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(
         run.value("fetch", "by_alias").as_deref(),
@@ -177,7 +170,7 @@ jobs:
 
 #[test]
 fn a_service_that_cannot_start_is_named_with_its_last_output() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: broken-service
 image: ./busybox.tar
@@ -191,13 +184,7 @@ jobs:
       - run: echo never-runs
 "#,
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(
         run.stdout.contains("service `db` did not start")
@@ -211,7 +198,7 @@ jobs:
 
 #[test]
 fn a_step_with_its_own_image_shares_the_workspace_and_the_network() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: image-step
 image: host
@@ -239,13 +226,7 @@ jobs:
             "ExposedPorts": { "8080/tcp": {} },
         }),
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(run.value("mixed", "sees").as_deref(), Some("from-host"));
     assert_eq!(run.value("mixed", "sh").as_deref(), Some("busybox"));
@@ -265,7 +246,7 @@ jobs:
 
 #[test]
 fn the_copy_fallback_runs_the_image_and_says_so_once() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: copied
 image: ./busybox.tar
@@ -282,7 +263,6 @@ jobs:
     let run = dind_common::Run::from(
         sandbox
             .command(&[])
-            .env("XDG_DATA_HOME", &data)
             .env("NESTCI_DIND_COPY_ROOTFS", "1")
             .output()
             .expect("run nestci"),
@@ -299,7 +279,7 @@ jobs:
 
 #[test]
 fn a_service_that_exits_before_its_port_opens_fails_with_its_last_words() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: dying-service
 image: ./busybox.tar
@@ -319,13 +299,7 @@ jobs:
             "ExposedPorts": { "9999/tcp": {} },
         }),
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(
         run.stdout
@@ -386,7 +360,7 @@ jobs:
 
 #[test]
 fn an_image_user_runs_its_steps_without_capabilities() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: image-user
 image: ./as-nobody.tar
@@ -406,13 +380,7 @@ jobs:
             "User": "nobody",
         }),
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(
         run.value("user", "ids").as_deref(),
@@ -437,7 +405,7 @@ jobs:
 /// no retry, succeeds only because the job waited for the port.
 #[test]
 fn a_service_is_waited_for_on_the_ports_the_pipeline_gives() {
-    let (sandbox, data) = sandbox(
+    let sandbox = sandbox(
         r#"
 name: ports
 image: ./busybox.tar
@@ -452,13 +420,7 @@ jobs:
       - run: echo "got=$(wget -q -O - http://slow:8081/file)"
 "#,
     );
-    let run = dind_common::Run::from(
-        sandbox
-            .command(&[])
-            .env("XDG_DATA_HOME", &data)
-            .output()
-            .expect("run nestci"),
-    );
+    let run = sandbox.run(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_eq!(
         run.value("fetch", "got").as_deref(),

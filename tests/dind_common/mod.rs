@@ -79,6 +79,12 @@ impl Sandbox {
         self.dir.path().join("tmp")
     }
 
+    /// The sandbox's own image store (`XDG_DATA_HOME` of its runs), so an
+    /// imported image is gone with the sandbox and no test sees another's.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn command(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nestci"));
         cmd.arg("run")
@@ -87,7 +93,8 @@ impl Sandbox {
             .arg(self.workspace())
             .args(extra)
             .env("NO_COLOR", "1")
-            .env("NESTCI_STATE_DIR", self.tmp());
+            .env("NESTCI_STATE_DIR", self.tmp())
+            .env("XDG_DATA_HOME", self.data());
         cmd
     }
 

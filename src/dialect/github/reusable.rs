@@ -330,7 +330,11 @@ fn call_outputs(
             continue;
         };
         if let (Some(node), Err(e)) = (value, expr::interpolate(&text, &check_cx)) {
-            r.error(node.span, format!("output `{}`: {}", key.name, e.message));
+            r.error(node.span, format!("output `{}`: {}", key.name, e.message))
+                .set_help(
+                    "an output's `value` reads the called workflow's jobs, e.g. \
+                     `${{ jobs.build.outputs.version }}`",
+                );
             continue;
         }
         out.push((key.name.clone(), text));
